@@ -174,22 +174,29 @@ class Case:
             raise QueryError(f"SQL failed: {str(exc).splitlines()[0]}") from None
 
     # ------------------------------------------------------------------ detections
-    def detect(self, names: list[str] | None = None, params: dict[str, dict[str, Any]] | None = None) -> pd.DataFrame:
+    def detect(self, names: list[str] | None = None, params: dict[str, Any] | None = None) -> pd.DataFrame:
         """Run the detection queries (``queries/detect/*.sql``) and replace their findings.
 
         Each detection returns rows shaped like ``findings`` (any subset of its columns);
         ``detector``, ``attack_ids`` (from the ``attack:`` header) and a stable ``finding_id`` are
-        filled in. Returns the number of findings per detector."""
+        filled in. ``params`` are shared settings (e.g. ``gpu_hour_price``): each detection takes
+        those it declares; a setting no detection declares is an error. Returns the number of
+        findings per detector."""
         self._writable()
-        params = params or {}
+        params = dict(params or {})
+        detections = [q for q in query_files.discover("detect")
+                      if not names or q.name in names or q.name.rsplit("/", 1)[-1] in names]
+        declared = {name for q in detections for name in q.params}
+        unknown = sorted(set(params) - declared)
+        if unknown:
+            raise QueryError(f"no detection takes parameter {', '.join(unknown)} "
+                             f"(they take: {', '.join(sorted(declared)) or 'none'})")
         counts = []
         finding_columns = [r[0] for r in self.con.execute(
             "SELECT column_name FROM information_schema.columns WHERE table_name = 'findings' "
             "ORDER BY ordinal_position").fetchall()]
-        for query in query_files.discover("detect"):
-            if names and query.name not in names and query.name.rsplit("/", 1)[-1] not in names:
-                continue
-            values = query.bind(params.get(query.name) or params.get(query.name.rsplit("/", 1)[-1]))
+        for query in detections:
+            values = query.bind({k: v for k, v in params.items() if k in query.params})
             attack = [a.strip() for a in query.meta.get("attack", "").split(",") if a.strip()]
             self.con.begin()
             try:
@@ -234,13 +241,15 @@ class Case:
         return self.sql(sql + " ORDER BY ts_start, finding_id", args)
 
     # ------------------------------------------------------------------ the main job
-    def investigate(self, paths: list[str] | str, **ingest_options: Any) -> dict[str, Any]:
+    def investigate(self, paths: list[str] | str, params: dict[str, Any] | None = None,
+                    **ingest_options: Any) -> dict[str, Any]:
         """Ingest, run every detection (and link stage), and return the investigation summary."""
         summary = self.ingest(paths, **ingest_options)
-        return self.investigate_after_ingest(summary)
+        return self.investigate_after_ingest(summary, params)
 
-    def investigate_after_ingest(self, summary: IngestSummary | None = None) -> dict[str, Any]:
-        detections = self.detect()
+    def investigate_after_ingest(self, summary: IngestSummary | None = None,
+                                 params: dict[str, Any] | None = None) -> dict[str, Any]:
+        detections = self.detect(params=params)
         result: dict[str, Any] = {"case": self.path}
         if summary is not None:
             result["ingest"] = {

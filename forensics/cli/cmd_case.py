@@ -35,6 +35,8 @@ InventoryOption = Annotated[Optional[Path], typer.Option(
 OptionPairs = Annotated[Optional[list[str]], typer.Option(
     "--option", "-o", help="Parser option key=value (repeatable), e.g. dcgmi_start=2026-02-17T02:00:00Z.")]
 OutputOption = Annotated[str, typer.Option("--output", help="Summary output: table or json.")]
+ParamPairs = Annotated[Optional[list[str]], typer.Option(
+    "--param", "-p", help="Detection setting key=value (repeatable), e.g. gpu_hour_price=2.5.")]
 
 
 @contextmanager
@@ -126,12 +128,14 @@ def investigate(
     year: YearOption = None,
     inventory: InventoryOption = None,
     option: OptionPairs = None,
+    param: ParamPairs = None,
     output: OutputOption = "table",
 ) -> None:
     """The main job: ingest the evidence, run every detection and link, print the findings."""
+    params = parse_pairs(param, "--param")
     with open_case(case) as opened:
         summary = _ingest(opened, paths, fmt, host, tz, year, inventory, option)
-        result = opened.investigate_after_ingest(summary)
+        result = opened.investigate_after_ingest(summary, params)
     if output == "json":
         print_json(result)
         return
@@ -188,12 +192,13 @@ def query(
 def detect(
     case: CaseOption = Path(DEFAULT_CASE),
     only: Annotated[Optional[list[str]], typer.Option("--only", help="Run only these detections (repeatable).")] = None,
+    param: ParamPairs = None,
     fmt: FormatOption = "table",
 ) -> None:
     """Run the detection queries (queries/detect/) and store their findings."""
     check_format(fmt)
     with open_case(case, must_exist=True) as opened:
-        counts = opened.detect(names=only)
+        counts = opened.detect(names=only, params=parse_pairs(param, "--param"))
     print_frame(counts, fmt, title="Detections")
 
 
