@@ -83,6 +83,11 @@ def register(parser: Parser) -> Parser:
     return parser
 
 
+def unregister(name: str) -> None:
+    """Remove a parser (for tests and plugins that register parsers of their own)."""
+    _PARSERS.pop(name, None)
+
+
 def load_parsers() -> None:
     """Import every module of ``forensics.parsers`` once. A module that fails to import is
     recorded (``formats`` shows it) rather than breaking every other format."""

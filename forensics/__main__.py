@@ -1,0 +1,5 @@
+"""``python -m forensics`` runs the command line."""
+
+from forensics.cli import main
+
+main()
