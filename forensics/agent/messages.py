@@ -176,6 +176,12 @@ def steps_from_messages(messages: list, meta: TrajectoryMeta, writer: StepWriter
                 step = next((s for s in pending if s.output is None and s.tool_call_id is None), None) or \
                     next((s for s in pending if s.output is None), None)
             if step is None:
+                # a result whose call is not in the transcript (trimmed logs): still evidence
+                turn += 1
+                step = new_step(0, message.get("function") or message.get("name"), None, call_id, message, tm)
+                step.role, step.action = "tool", "tool"
+                step.output = message.get("content") if message.get("content") not in (None, "") else message.get("error")
+                emitted.append(step)
                 continue
             if step in pending:
                 pending.remove(step)
