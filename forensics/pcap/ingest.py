@@ -1,0 +1,459 @@
+"""Ingest one packet capture: tshark per chunk -> DuckDB staging -> flows, SSH, DNS, TLS, HTTP,
+JSON-RPC.
+
+The work is pipelined: while DuckDB reduces chunk k, tshark already dissects chunk k+1, so on a
+multi-core machine the ingest runs close to tshark's own speed. Staging tables are temporary and
+dropped at the end; only the normalised tables are written to the case.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import uuid
+from pathlib import Path
+import pyarrow as pa
+
+from forensics.context import ParseContext, sql_string
+
+from . import staging
+from .jsonrpc import frame_messages, message_fields, unescape_tshark
+from .ssh import read_sides, session_row
+from .streams import reassemble
+from .tshark import (DEFAULT_CHUNK_PACKETS, DEFAULT_SPLIT_BYTES, Chunk, clean_stderr, find_tools,
+                     split_capture, tshark_command)
+
+KEEP_SSH_BYTES = 32 * 1024  # per side: banner plus clear-text key exchange
+MAX_LINE = 64 << 20  # one TSV line (a frame) may carry a large reassembled HTTP body
+
+
+def _int_option(ctx: ParseContext, name: str, default: int) -> int:
+    value = ctx.options.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return int(float(value))
+    except ValueError:
+        ctx.warn(None, f"option {name}={value!r} is not a number; using {default}")
+        return default
+
+
+class CaptureIngest:
+    def __init__(self, ctx: ParseContext) -> None:
+        self.ctx = ctx
+        self.con = ctx.con
+        self.tools = find_tools()
+        self.p = f"_pcap_{uuid.uuid4().hex[:10]}"
+        self.scratch = Path(str(ctx.scratch_path("-pcap")))
+        self.n_chunks = 0
+        self.frames_read = 0
+        rows = self.con.execute("SELECT sha256 FROM evidence WHERE evidence_id = ?", [ctx.evidence_id]).fetchall()
+        row = rows[0] if rows else None
+        self.evidence_key = (row[0] if row and row[0] else f"{ctx.evidence_id}")[:32]
+        self.host = ctx.hints.host
+
+    # ------------------------------------------------------------------ the run
+    def run(self) -> None:
+        self.scratch.mkdir(parents=True, exist_ok=True)
+        try:
+            for sql in staging.create_sql(self.p):
+                self.con.execute(sql)
+            chunks = self._chunks()
+            self.n_chunks = len(chunks)
+            self._pipeline(chunks)
+            self._finish()
+        finally:
+            for sql in staging.drop_sql(self.p, max(self.n_chunks, 1)):
+                try:
+                    self.con.execute(sql)
+                except Exception:
+                    pass
+            for name in ("merged", "oriented", "streams_ssh", "streams_json", "feat"):
+                try:
+                    self.con.execute(f"DROP TABLE IF EXISTS {self.p}_{name}")
+                except Exception:
+                    pass
+            shutil.rmtree(self.scratch, ignore_errors=True)
+
+    def _chunks(self) -> list[Chunk]:
+        path = self.ctx.local_path
+        split_bytes = _int_option(self.ctx, "pcap_split_bytes", DEFAULT_SPLIT_BYTES)
+        chunk_packets = _int_option(self.ctx, "pcap_chunk_packets", DEFAULT_CHUNK_PACKETS)
+        if path.stat().st_size <= split_bytes:
+            return [Chunk(path, 0, 0, False)]
+        chunks, problems = split_capture(self.tools, path, chunk_packets, self.scratch / "chunks")
+        for problem in problems:
+            self.ctx.warn(None, f"editcap: {problem}")
+        return chunks
+
+    def _start_tshark(self, chunk: Chunk) -> tuple[subprocess.Popen, Path, Path]:
+        tsv = self.scratch / f"chunk{chunk.index}.tsv"
+        err = self.scratch / f"chunk{chunk.index}.err"
+        with open(tsv, "wb") as out, open(err, "wb") as errf:
+            proc = subprocess.Popen(tshark_command(self.tools, chunk.path), stdout=out, stderr=errf,
+                                    stdin=subprocess.DEVNULL)
+        return proc, tsv, err
+
+    def _pipeline(self, chunks: list[Chunk]) -> None:
+        running = self._start_tshark(chunks[0])
+        for i, chunk in enumerate(chunks):
+            proc, tsv, err = running
+            proc.wait()
+            if i + 1 < len(chunks):
+                running = self._start_tshark(chunks[i + 1])
+            try:
+                self._load_chunk(chunk, tsv, proc.returncode, err.read_text(errors="replace"))
+            finally:
+                for path in (tsv, err):
+                    try:
+                        os.unlink(path)
+                    except OSError:
+                        pass
+                if chunk.temporary:
+                    try:
+                        os.unlink(chunk.path)
+                    except OSError:
+                        pass
+            self.ctx.advance(0)
+
+    # ------------------------------------------------------------------ one chunk
+    def _load_chunk(self, chunk: Chunk, tsv: Path, returncode: int, stderr: str) -> None:
+        p, con = self.p, self.con
+        con.execute(staging.load_sql(p, sql_string(tsv), chunk.index, chunk.frame_offset, MAX_LINE))
+        frames, last = con.execute(f"SELECT count(*), max(TRY_CAST(frame AS BIGINT)) FROM {p}_raw").fetchall()[0]
+        last_frame = chunk.frame_offset + (last or 0)
+        self.frames_read += frames
+        for line in clean_stderr(stderr):
+            self.ctx.warn(f"frame:{last_frame + 1}", f"tshark: {line}")
+        if returncode not in (0, None) and not clean_stderr(stderr):
+            self.ctx.warn(f"frame:{last_frame + 1}", f"tshark exited with status {returncode}")
+        self.ctx.warn_many(f"""
+            SELECT 'frame:' || (TRY_CAST(split_part(csv_line, chr(9), 1) AS BIGINT) + {chunk.frame_offset}) AS locator,
+                   'tshark output for this frame could not be loaded: ' || error_type AS reason,
+                   left(csv_line, 200) AS excerpt
+            FROM {p}_rej{chunk.index}""")
+        self.ctx.warn_many(f"""
+            SELECT 'frame:' || (TRY_CAST(frame AS BIGINT) + {chunk.frame_offset}) AS locator,
+                   'tshark marks the frame malformed' AS reason, protocols AS excerpt
+            FROM {p}_raw WHERE contains(protocols, '_ws.malformed')""")
+        self.ctx.warn_many(f"""
+            SELECT 'frame:' || (TRY_CAST(frame AS BIGINT) + {chunk.frame_offset}) AS locator,
+                   'link layer tshark cannot decode; frame skipped' AS reason, protocols AS excerpt
+            FROM {p}_raw WHERE protocols IS NULL OR protocols IN ('frame', 'frame:data')
+               OR contains(protocols, 'wtap_encap') OR contains(protocols, 'user_dlt')""")
+        con.execute(staging.packets_sql(p, chunk.frame_offset))
+        con.execute(staging.sides_sql(p))
+        con.execute(staging.parts_sql(p, chunk.index))
+        con.execute(staging.stream_packets_sql(p, chunk.index, KEEP_SSH_BYTES))
+        con.execute(staging.carry_sql(p, chunk.index))
+        for sql in staging.app_messages_sql(p, chunk.index, chunk.frame_offset):
+            con.execute(sql)
+        for name in ("raw", "pk", "ps"):
+            con.execute(f"DROP TABLE IF EXISTS {p}_{name}")
+
+    # ------------------------------------------------------------------ after the last chunk
+    def _finish(self) -> None:
+        p, con = self.p, self.con
+        for sql in staging.stitch_sql(p, self.evidence_key):
+            con.execute(sql)
+        ssh_rows, json_rows = self._read_streams()
+        self._register("streams_ssh", ssh_rows, _SSH_SCHEMA)
+        self._register("streams_json", json_rows + self._http_json(), _JSON_SCHEMA)
+        self._insert_flows()
+        self._insert_ssh()
+        self._insert_dns()
+        self._insert_tls()
+        self._insert_http()
+        self._insert_jsonrpc()
+
+    def _register(self, name: str, rows: list[dict], schema: pa.Schema) -> None:
+        view = f"{self.p}_{name}_arrow"
+        self.con.register(view, pa.Table.from_pylist(rows, schema=schema))
+        try:
+            self.con.execute(f"CREATE OR REPLACE TEMP TABLE {self.p}_{name} AS SELECT * FROM {view}")
+        finally:
+            self.con.unregister(view)
+
+    def _read_streams(self) -> tuple[list[dict], list[dict]]:
+        """Reassemble every candidate stream (ordered by connection) and read SSH or JSON-RPC."""
+        p = self.p
+        reader = self.con.sql(f"""
+            SELECT m.uid, s.from_lo = o.orig_is_lo AS from_orig, s.frame, s.ts, s.seq, s.payload,
+                   s.is_ssh, s.is_json
+            FROM {p}_spk s JOIN {p}_map m ON m.chunk = s.chunk AND m.part = s.part
+                 JOIN {p}_oriented o ON o.uid = m.uid
+            WHERE s.payload IS NOT NULL
+            ORDER BY m.uid, from_orig, s.frame""").to_arrow_reader(50_000)
+        ssh_rows: list[dict] = []
+        json_rows: list[dict] = []
+        current: str | None = None
+        segments: dict[bool, list] = {True: [], False: []}
+        kinds = {"ssh": False, "json": False}
+
+        def flush() -> None:
+            if current is None:
+                return
+            self._stream(current, segments, kinds, ssh_rows, json_rows)
+
+        for batch in reader:
+            cols = batch.to_pydict()
+            for uid, from_orig, frame, ts, seq, payload, is_ssh, is_json in zip(
+                    cols["uid"], cols["from_orig"], cols["frame"], cols["ts"], cols["seq"], cols["payload"],
+                    cols["is_ssh"], cols["is_json"]):
+                if uid != current:
+                    flush()
+                    current = uid
+                    segments = {True: [], False: []}
+                    kinds = {"ssh": False, "json": False}
+                kinds["ssh"] |= bool(is_ssh)
+                kinds["json"] |= bool(is_json)
+                try:
+                    data = bytes.fromhex(payload)
+                except ValueError:
+                    self.ctx.warn(f"frame:{frame}", "TCP payload is not hex in tshark's output", payload[:80])
+                    continue
+                segments[bool(from_orig)].append((int(seq or 0), data, int(frame), float(ts or 0.0)))
+        flush()
+        return ssh_rows, json_rows
+
+    def _stream(self, uid: str, segments: dict[bool, list], kinds: dict[str, bool],
+                ssh_rows: list[dict], json_rows: list[dict]) -> None:
+        sides = {}
+        for from_orig in (True, False):
+            sides[from_orig] = reassemble(segments[from_orig])
+        if kinds["ssh"]:
+            orig_side, resp_side = read_sides(sides[True].runs, sides[False].runs)
+            for side in (orig_side, resp_side):
+                for frame, reason, excerpt in side.problems:
+                    self.ctx.warn(f"frame:{frame}", reason, excerpt)
+            row = session_row(orig_side, resp_side)
+            if row is not None:
+                row["uid"] = uid
+                ssh_rows.append(row)
+                return
+        if kinds["json"]:
+            for from_orig in (True, False):
+                direction = "orig" if from_orig else "resp"
+                index = 0
+                reassembled = sides[from_orig]
+                for run in reassembled.runs:
+                    messages, problems, _skipped = frame_messages(run)
+                    for problem in problems:
+                        self.ctx.warn(f"frame:{problem.frame}", problem.reason, problem.excerpt)
+                    for message in messages:
+                        for fields in message_fields(message.value):
+                            index += 1
+                            json_rows.append({**fields, "uid": uid, "transport": "tcp", "direction": direction,
+                                              "msg_index": index, "frame": message.frame, "ts": message.ts})
+                if index and reassembled.gaps:
+                    frame, missing = reassembled.gaps[0]
+                    self.ctx.warn(f"frame:{frame}", f"{len(reassembled.gaps)} gap(s) in the {direction} byte stream "
+                                  f"({sum(m for _, m in reassembled.gaps)} bytes never captured); "
+                                  "JSON-RPC framing resumed after each")
+
+    def _http_json(self) -> list[dict]:
+        """JSON-RPC carried in HTTP bodies (getwork, eth_getWork over HTTP POST)."""
+        p = self.p
+        rows = self.con.execute(f"""
+            SELECT m.uid, h.from_lo = o.orig_is_lo AS from_orig, h.frame, h.ts, h.body
+            FROM {p}_http h JOIN {p}_map m ON m.chunk = h.chunk AND m.part = h.part
+                 JOIN {p}_oriented o ON o.uid = m.uid
+            WHERE h.body IS NOT NULL ORDER BY m.uid, h.frame""").fetchall()
+        out: list[dict] = []
+        counters: dict[tuple[str, bool], int] = {}
+        import json
+
+        for uid, from_orig, frame, ts, body in rows:
+            text = unescape_tshark(body).strip()
+            try:
+                value = json.loads(text)
+            except ValueError as exc:
+                if '"method"' in text or '"result"' in text:
+                    self.ctx.warn(f"frame:{frame}", f"HTTP body is not valid JSON ({exc})", text[:160])
+                continue
+            for fields in message_fields(value):
+                key = (uid, bool(from_orig))
+                counters[key] = counters.get(key, 0) + 1
+                out.append({**fields, "uid": uid, "transport": "http",
+                            "direction": "orig" if from_orig else "resp", "msg_index": counters[key],
+                            "frame": frame, "ts": ts})
+        return out
+
+    # ------------------------------------------------------------------ inserts
+    def _host_sql(self) -> str:
+        return "NULL::VARCHAR" if self.host is None else sql_string(self.host)
+
+    def _insert_flows(self) -> None:
+        p = self.p
+        self.ctx.insert("flows", f"""
+            SELECT to_timestamp(c.first_ts) AS ts, c.uid, c.o_h AS orig_h,
+                   CASE WHEN c.proto IN ('icmp', 'icmpv6') THEN c.o_p ELSE c.o_p END AS orig_p,
+                   c.r_h AS resp_h, c.r_p AS resp_p,
+                   CASE WHEN c.proto = 'icmpv6' THEN 'icmp' ELSE c.proto END AS proto,
+                   coalesce(CASE WHEN s.uid IS NOT NULL THEN 'ssh' END,
+                            CASE WHEN j.uid IS NOT NULL THEN 'jsonrpc' END,
+                            CASE WHEN t.uid IS NOT NULL THEN 'ssl' END,
+                            CASE WHEN c.app NOT IN ('tls', 'ssl') THEN {staging.service_case('c.app')} END) AS service,
+                   CASE WHEN c.last_ts > c.first_ts THEN c.last_ts - c.first_ts END AS duration,
+                   CASE WHEN c.last_ts > c.first_ts THEN c.o_bytes END AS orig_bytes,
+                   CASE WHEN c.last_ts > c.first_ts THEN c.r_bytes END AS resp_bytes,
+                   c.conn_state, c.missed_bytes, nullif(c.history, '') AS history,
+                   c.o_pkts AS orig_pkts, c.o_ip_bytes AS orig_ip_bytes,
+                   c.r_pkts AS resp_pkts, c.r_ip_bytes AS resp_ip_bytes,
+                   {self._host_sql()} AS host, 'pcap' AS source_format,
+                   'frame:' || c.first_frame AS locator
+            FROM {p}_conn c
+            LEFT JOIN (SELECT DISTINCT uid FROM {p}_streams_ssh) s ON s.uid = c.uid
+            LEFT JOIN (SELECT DISTINCT uid FROM {p}_streams_json WHERE transport = 'tcp') j ON j.uid = c.uid
+            LEFT JOIN (SELECT DISTINCT m.uid FROM {p}_tls x JOIN {p}_map m ON m.chunk = x.chunk AND m.part = x.part) t
+                 ON t.uid = c.uid
+            ORDER BY c.first_frame""")
+
+    def _insert_ssh(self) -> None:
+        from .features import ssh_features_sql
+
+        p = self.p
+        self.con.execute(ssh_features_sql(p))
+        self.ctx.insert("ssh_sessions", f"""
+            SELECT to_timestamp(c.first_ts) AS ts, s.uid, {self._host_sql()} AS host,
+                   c.o_h AS orig_h, c.o_p AS orig_p, c.r_h AS resp_h, c.r_p AS resp_p,
+                   s.version, s.client, s.server, s.ssh_client_side, s.role_basis, s.role_inverted,
+                   s.hassh, s.hassh_algorithms, s.hassh_server, s.hassh_server_algorithms,
+                   s.kex_alg, s.host_key_alg, s.cipher_alg, s.mac_alg, s.compression_alg, s.newkeys_frame,
+                   CASE WHEN c.last_ts > c.first_ts THEN c.last_ts - c.first_ts END AS duration,
+                   f.client_pkts, f.server_pkts, f.client_bytes, f.server_bytes,
+                   f.echo_pairs_client_led, f.echo_pairs_server_led, f.bare_acks_client, f.bare_acks_server,
+                   f.nested_kex, f.nested_kex_frame, f.long_conn_hours, f.tunnel_signals, f.tunnel_score,
+                   'frame:' || coalesce(s.banner_frame, c.first_frame) AS locator
+            FROM {p}_streams_ssh s JOIN {p}_conn c ON c.uid = s.uid
+            LEFT JOIN {p}_feat f ON f.uid = s.uid
+            ORDER BY c.first_frame""")
+
+    def _insert_dns(self) -> None:
+        p = self.p
+        answers = """list_filter(list_transform(range(1, least(coalesce(n_answers, 0), len(rr_types)) + 1), lambda i:
+                CASE rr_types[i]
+                    WHEN '1' THEN v_a[len(list_filter(rr_types[1:i], lambda t: t = '1'))]
+                    WHEN '28' THEN v_aaaa[len(list_filter(rr_types[1:i], lambda t: t = '28'))]
+                    WHEN '5' THEN v_cname[len(list_filter(rr_types[1:i], lambda t: t = '5'))]
+                    WHEN '12' THEN v_ptr[len(list_filter(rr_types[1:i], lambda t: t = '12'))]
+                    WHEN '2' THEN v_ns[len(list_filter(rr_types[1:i], lambda t: t = '2'))]
+                    WHEN '15' THEN v_mx[len(list_filter(rr_types[1:i], lambda t: t = '15'))]
+                    WHEN '16' THEN v_txt[len(list_filter(rr_types[1:i], lambda t: t = '16'))]
+                END), lambda x: x IS NOT NULL)"""
+        ttls = """list_transform(range(1, least(coalesce(n_answers, 0), len(rr_ttls)) + 1),
+                  lambda i: TRY_CAST(rr_ttls[i] AS DOUBLE))"""
+        self.ctx.insert("dns", f"""
+            WITH msgs AS (
+                SELECT d.*, m.uid, d.from_lo = o.orig_is_lo AS from_orig,
+                       row_number() OVER (PARTITION BY m.uid, d.trans_id, d.is_response ORDER BY d.frame) AS nth
+                FROM {p}_dns d JOIN {p}_map m ON m.chunk = d.chunk AND m.part = d.part
+                     JOIN {p}_oriented o ON o.uid = m.uid
+            ), q AS (SELECT * FROM msgs WHERE NOT is_response),
+               r AS (SELECT *, {answers} AS answers, {ttls} AS ttls FROM msgs WHERE is_response),
+            paired AS (
+                SELECT coalesce(q.uid, r.uid) AS uid, coalesce(q.trans_id, r.trans_id) AS trans_id,
+                       coalesce(q.ts, r.ts) AS ts, coalesce(q.frame, r.frame) AS frame,
+                       r.ts - q.ts AS rtt, coalesce(q.query, r.query) AS query,
+                       coalesce(q.qclass, r.qclass) AS qclass, coalesce(q.qtype, r.qtype) AS qtype,
+                       r.rcode, r.aa, r.tc, coalesce(q.rd, r.rd) AS rd, r.ra, r.answers, r.ttls
+                FROM q FULL OUTER JOIN r ON q.uid = r.uid AND q.trans_id = r.trans_id AND q.nth = r.nth
+            )
+            SELECT to_timestamp(x.ts) AS ts, x.uid, {self._host_sql()} AS host,
+                   c.o_h AS orig_h, c.o_p AS orig_p, c.r_h AS resp_h, c.r_p AS resp_p,
+                   CASE WHEN c.proto = 'icmpv6' THEN 'icmp' ELSE c.proto END AS proto,
+                   x.trans_id, x.rtt, x.query, x.qclass, x.qtype,
+                   {_QTYPE_NAMES} AS qtype_name, x.rcode, {_RCODE_NAMES} AS rcode_name,
+                   x.aa, x.tc, x.rd, x.ra, x.answers, x.ttls, 'frame:' || x.frame AS locator
+            FROM paired x JOIN {p}_conn c ON c.uid = x.uid
+            ORDER BY x.frame""")
+
+    def _insert_tls(self) -> None:
+        p = self.p
+        self.ctx.insert("tls", f"""
+            WITH t AS (
+                SELECT m.uid, t.*, t.from_lo = o.orig_is_lo AS from_orig
+                FROM {p}_tls t JOIN {p}_map m ON m.chunk = t.chunk AND m.part = t.part
+                     JOIN {p}_oriented o ON o.uid = m.uid
+            ), g AS (
+                SELECT uid, min(frame) AS frame, min(ts) AS ts,
+                       arg_min(server_name, frame) FILTER (WHERE server_name IS NOT NULL) AS server_name,
+                       arg_min(ja3, frame) FILTER (WHERE ja3 IS NOT NULL) AS ja3,
+                       arg_min(ja3s, frame) FILTER (WHERE ja3s IS NOT NULL) AS ja3s,
+                       arg_min(coalesce(supported_version, handshake_version), frame)
+                           FILTER (WHERE ja3s IS NOT NULL) AS server_version
+                FROM t GROUP BY uid
+            )
+            SELECT to_timestamp(g.ts) AS ts, g.uid, {self._host_sql()} AS host,
+                   c.o_h AS orig_h, c.o_p AS orig_p, c.r_h AS resp_h, c.r_p AS resp_p,
+                   CASE g.server_version WHEN '0x0304' THEN 'TLSv13' WHEN '0x0303' THEN 'TLSv12'
+                        WHEN '0x0302' THEN 'TLSv11' WHEN '0x0301' THEN 'TLSv10' WHEN '0x0300' THEN 'SSLv3'
+                        ELSE g.server_version END AS version,
+                   g.server_name, g.ja3, g.ja3s, 'frame:' || g.frame AS locator
+            FROM g JOIN {p}_conn c ON c.uid = g.uid
+            ORDER BY g.frame""")
+
+    def _insert_http(self) -> None:
+        p = self.p
+        self.ctx.insert("http", f"""
+            WITH h AS (
+                SELECT m.uid, h.*, row_number() OVER (PARTITION BY m.uid, h.method IS NOT NULL ORDER BY h.frame) AS nth
+                FROM {p}_http h JOIN {p}_map m ON m.chunk = h.chunk AND m.part = h.part
+            ), req AS (SELECT * FROM h WHERE method IS NOT NULL),
+               resp AS (SELECT * FROM h WHERE method IS NULL)
+            SELECT to_timestamp(coalesce(req.ts, resp.ts)) AS ts, coalesce(req.uid, resp.uid) AS uid,
+                   {self._host_sql()} AS host, c.o_h AS orig_h, c.o_p AS orig_p, c.r_h AS resp_h, c.r_p AS resp_p,
+                   coalesce(req.nth, resp.nth)::INTEGER AS trans_depth, req.method, req.host_header, req.uri,
+                   req.user_agent, resp.status_code, 'frame:' || coalesce(req.frame, resp.frame) AS locator
+            FROM req FULL OUTER JOIN resp ON req.uid = resp.uid AND req.nth = resp.nth
+            JOIN {p}_conn c ON c.uid = coalesce(req.uid, resp.uid)
+            ORDER BY coalesce(req.frame, resp.frame)""")
+
+    def _insert_jsonrpc(self) -> None:
+        p = self.p
+        self.ctx.insert("jsonrpc_msgs", f"""
+            SELECT to_timestamp(j.ts) AS ts, j.uid, {self._host_sql()} AS host,
+                   c.o_h AS orig_h, c.o_p AS orig_p, c.r_h AS resp_h, c.r_p AS resp_p,
+                   j.transport, j.direction, j.msg_index, j.msg_kind, j.id, j.method, j.login, j.wallet,
+                   j.worker, j.agent, j.algo, j.job_id, j.result::JSON AS result, j.status,
+                   j.error::JSON AS error, j.error_code, j.error_message, j.params::JSON AS params,
+                   'frame:' || j.frame AS locator
+            FROM {p}_streams_json j JOIN {p}_conn c ON c.uid = j.uid
+            ORDER BY j.frame, j.msg_index""")
+
+
+_SSH_SCHEMA = pa.schema([
+    ("uid", pa.string()), ("version", pa.int32()), ("client", pa.string()), ("server", pa.string()),
+    ("ssh_client_side", pa.string()), ("role_basis", pa.string()), ("role_inverted", pa.bool_()),
+    ("hassh", pa.string()), ("hassh_algorithms", pa.string()), ("hassh_server", pa.string()),
+    ("hassh_server_algorithms", pa.string()), ("kex_alg", pa.string()), ("host_key_alg", pa.string()),
+    ("cipher_alg", pa.string()), ("mac_alg", pa.string()), ("compression_alg", pa.string()),
+    ("newkeys_frame", pa.int64()), ("banner_frame", pa.int64()),
+])
+
+_JSON_SCHEMA = pa.schema([
+    ("uid", pa.string()), ("transport", pa.string()), ("direction", pa.string()), ("msg_index", pa.int32()),
+    ("frame", pa.int64()), ("ts", pa.float64()), ("msg_kind", pa.string()), ("id", pa.string()),
+    ("method", pa.string()), ("login", pa.string()), ("wallet", pa.string()), ("worker", pa.string()),
+    ("agent", pa.string()), ("algo", pa.string()), ("job_id", pa.string()), ("result", pa.string()),
+    ("status", pa.string()), ("error", pa.string()), ("error_code", pa.int32()),
+    ("error_message", pa.string()), ("params", pa.string()),
+])
+
+_QTYPE_NAMES = ("CASE x.qtype WHEN 1 THEN 'A' WHEN 2 THEN 'NS' WHEN 5 THEN 'CNAME' WHEN 6 THEN 'SOA' "
+                "WHEN 12 THEN 'PTR' WHEN 15 THEN 'MX' WHEN 16 THEN 'TXT' WHEN 28 THEN 'AAAA' WHEN 33 THEN 'SRV' "
+                "WHEN 35 THEN 'NAPTR' WHEN 41 THEN 'OPT' WHEN 43 THEN 'DS' WHEN 44 THEN 'SSHFP' "
+                "WHEN 46 THEN 'RRSIG' WHEN 47 THEN 'NSEC' WHEN 48 THEN 'DNSKEY' WHEN 52 THEN 'TLSA' "
+                "WHEN 64 THEN 'SVCB' WHEN 65 THEN 'HTTPS' WHEN 99 THEN 'SPF' WHEN 251 THEN 'IXFR' "
+                "WHEN 252 THEN 'AXFR' WHEN 255 THEN '*' WHEN 257 THEN 'CAA' "
+                "ELSE CASE WHEN x.qtype IS NOT NULL THEN 'query-' || x.qtype END END")
+_RCODE_NAMES = ("CASE x.rcode WHEN 0 THEN 'NOERROR' WHEN 1 THEN 'FORMERR' WHEN 2 THEN 'SERVFAIL' "
+                "WHEN 3 THEN 'NXDOMAIN' WHEN 4 THEN 'NOTIMP' WHEN 5 THEN 'REFUSED' WHEN 6 THEN 'YXDOMAIN' "
+                "WHEN 7 THEN 'YXRRSET' WHEN 8 THEN 'NXRRSET' WHEN 9 THEN 'NOTAUTH' WHEN 10 THEN 'NOTZONE' "
+                "ELSE CASE WHEN x.rcode IS NOT NULL THEN 'rcode-' || x.rcode END END")
+
+
+def ingest_capture(ctx: ParseContext) -> None:
+    CaptureIngest(ctx).run()
+
