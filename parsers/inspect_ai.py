@@ -46,8 +46,6 @@ def sniff(s: Sniff) -> float:
 
 def _read_member(ctx: ParseContext, archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes | None:
     name = info.filename
-    if name.startswith(("/", "\\")) or ".." in name.replace("\\", "/").split("/"):
-        ctx.warn(f"member:{name}", "archive member with an absolute or parent path (not extracted; read in place)", name)
     if info.file_size > MAX_MEMBER or (info.compress_size and info.file_size / max(info.compress_size, 1) > MAX_RATIO
                                        and info.file_size > 1024 * 1024):
         ctx.warn(f"member:{name}", f"archive member declares {info.file_size} bytes from {info.compress_size} "
@@ -115,6 +113,13 @@ def parse(ctx: ParseContext) -> None:
     if zipfile.is_zipfile(ctx.local_path):
         with zipfile.ZipFile(ctx.local_path) as archive:
             infos = archive.infolist()
+            for info in infos:
+                parts = info.filename.replace("\\", "/").split("/")
+                if info.filename.startswith(("/", "\\")) or ".." in parts:
+                    ctx.warn(f"member:{info.filename}", "archive member with an absolute or parent path "
+                             "(never extracted; ignored)", info.filename)
+            infos = [i for i in infos if ".." not in i.filename.replace("\\", "/").split("/")
+                     and not i.filename.startswith(("/", "\\"))]
             header: dict = {}
             by_name = {i.filename: i for i in infos}
             if "header.json" in by_name:
