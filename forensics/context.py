@@ -131,10 +131,13 @@ class ParseContext:
         view = f"_ingest_src_{uuid.uuid4().hex[:12]}"
         registered = False
         try:
+            source = view
             if isinstance(data, str):
                 relation = self.con.sql(data, params=params) if params else self.con.sql(data)
                 source_columns = relation.columns
-                relation.create_view(view, replace=True)
+                # a subquery, not a view: the SQL may read Arrow data registered in this session,
+                # which a view in a database file cannot refer to
+                source = f"({data}) AS _src"
             elif isinstance(data, duckdb.DuckDBPyRelation):
                 source_columns = data.columns
                 data.create_view(view, replace=True)
@@ -152,9 +155,9 @@ class ParseContext:
             select = "*"
             if "evidence_id" in columns and "evidence_id" not in source_columns:
                 select = f"*, {int(self.evidence_id)}::INTEGER AS evidence_id"
-            count = self.con.execute(
-                f'INSERT INTO "{table}" BY NAME SELECT {select} FROM {view}'
-            ).fetchone()[0]
+            sql = f'INSERT INTO "{table}" BY NAME SELECT {select} FROM {source}'
+            count = (self.con.execute(sql, params) if params and isinstance(data, str)
+                     else self.con.execute(sql)).fetchone()[0]
         finally:
             if registered:
                 self.con.unregister(view)

@@ -1,0 +1,131 @@
+"""Which addresses belong to the cluster, as SQL cheap enough for ten million rows.
+
+An address is the cluster's when it lies in one of the ``cluster_networks`` (the inventory's
+``networks:`` of zone ``internal``, or RFC 1918 when the inventory names none), when the
+inventory gives it to a host or sandbox (``ips:``, ``public_ips:``: elastic/NAT addresses are the
+cluster's public face), or when it never leaves the link (loopback, link-local, multicast,
+broadcast, unspecified). Direction follows: cluster -> cluster is ``internal``, cluster -> other
+``outbound``, other -> cluster ``inbound``, other -> other ``external``.
+
+The foundation's ``ip_is_internal`` macro answers the same question with a correlated subquery
+and a regular expression per row; here the networks are read once and turned into ``starts_with``
+tests on the address text (IPv4 octet prefixes, one integer comparison for a partial octet), which
+DuckDB evaluates at memory speed. Addresses must be in canonical text (no leading zeros,
+IPv6 compressed), as every parser here stores them.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+
+import duckdb
+
+LINK_LOCAL_V4 = ("127.0.0.0/8", "169.254.0.0/16", "224.0.0.0/4", "255.255.255.255/32", "0.0.0.0/32")
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _v4_condition(expr: str, network: ipaddress.IPv4Network) -> str:
+    prefix = network.prefixlen
+    octets = str(network.network_address).split(".")
+    if prefix == 0:
+        return f"contains({expr}, '.')"
+    if prefix == 32:
+        return f"{expr} = {_quote(str(network.network_address))}"
+    whole, rest = divmod(prefix, 8)
+    parts = []
+    if whole:
+        parts.append(f"starts_with({expr}, {_quote('.'.join(octets[:whole]) + '.')})")
+    if rest:
+        low = int(octets[whole])
+        high = low + (1 << (8 - rest)) - 1
+        parts.append(f"TRY_CAST(split_part({expr}, '.', {whole + 1}) AS INTEGER) BETWEEN {low} AND {high}")
+    return "(" + " AND ".join(parts) + ")"
+
+
+def _v6_condition(expr: str, network: ipaddress.IPv6Network) -> str | None:
+    """IPv6 networks on hextet boundaries whose leading hextets are all non-zero (the common
+    ULA/GUA allocations) become text prefixes; others cannot be tested on compressed text."""
+    prefix = network.prefixlen
+    hextets = network.network_address.exploded.split(":")
+    whole, rest = divmod(prefix, 16)
+    if whole == 0:
+        if prefix == 7 and hextets[0].startswith("fc"):
+            return f"(starts_with(lower({expr}), 'fc') OR starts_with(lower({expr}), 'fd'))"
+        if prefix == 10 and hextets[0] == "fe80":
+            return "(" + " OR ".join(f"starts_with(lower({expr}), 'fe{c}')" for c in "89ab") + ")"
+        return None
+    lead = hextets[:whole]
+    if any(int(h, 16) == 0 for h in lead) or rest:
+        return None
+    text = ":".join(format(int(h, 16), "x") for h in lead) + ":"
+    return f"starts_with(lower({expr}), {_quote(text)})"
+
+
+@dataclass
+class ClusterAddresses:
+    v4_networks: list[ipaddress.IPv4Network] = field(default_factory=list)
+    v6_networks: list[ipaddress.IPv6Network] = field(default_factory=list)
+    host_ips: set[str] = field(default_factory=set)
+
+    @classmethod
+    def from_case(cls, con: duckdb.DuckDBPyConnection) -> "ClusterAddresses":
+        found = cls()
+        for (cidr,) in con.execute("SELECT cidr FROM cluster_networks WHERE zone = 'internal'").fetchall():
+            try:
+                network = ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                continue
+            (found.v4_networks if network.version == 4 else found.v6_networks).append(network)
+        for (ip,) in con.execute("SELECT DISTINCT ip FROM host_addresses WHERE ip IS NOT NULL").fetchall():
+            try:
+                found.host_ips.add(str(ipaddress.ip_address(ip)))
+            except ValueError:
+                continue
+        return found
+
+    def is_cluster_sql(self, expr: str) -> str:
+        """A SQL boolean: ``expr`` (canonical address text) is one of the cluster's addresses."""
+        tests = []
+        v4 = [_v4_condition(expr, n) for n in self.v4_networks]
+        v4 += [_v4_condition(expr, ipaddress.ip_network(n)) for n in LINK_LOCAL_V4]
+        tests.append("(" + " OR ".join(v4) + ")")
+        v6 = [c for c in (_v6_condition(expr, n) for n in self.v6_networks) if c]
+        v6 += [f"starts_with(lower({expr}), 'ff')", f"{expr} IN ('::1', '::')"]
+        v6 += ["(" + " OR ".join(f"starts_with(lower({expr}), 'fe{c}')" for c in "89ab") + ")"]
+        if not self.v6_networks:
+            v6.append(f"(starts_with(lower({expr}), 'fc') OR starts_with(lower({expr}), 'fd'))")
+        tests.append(f"(contains({expr}, ':') AND (" + " OR ".join(v6) + "))")
+        if self.host_ips:
+            listed = ", ".join(_quote(ip) for ip in sorted(self.host_ips))
+            tests.append(f"{expr} IN ({listed})")
+        return "coalesce(" + " OR ".join(tests) + ", false)"
+
+    def direction_sql(self, src: str, dst: str) -> str:
+        """``internal`` / ``outbound`` / ``inbound`` / ``external`` (NULL when an address is missing)."""
+        s, d = self.is_cluster_sql(src), self.is_cluster_sql(dst)
+        return (f"CASE WHEN {src} IS NULL OR {dst} IS NULL THEN NULL "
+                f"WHEN {s} THEN (CASE WHEN {d} THEN 'internal' ELSE 'outbound' END) "
+                f"ELSE (CASE WHEN {d} THEN 'inbound' ELSE 'external' END) END")
+
+    def is_cluster(self, ip: str | None) -> bool:
+        """The same test in Python (for tests and small lookups)."""
+        if ip is None:
+            return False
+        try:
+            address = ipaddress.ip_address(ip)
+        except ValueError:
+            return False
+        if str(address) in self.host_ips:
+            return True
+        if address.version == 4:
+            nets = self.v4_networks + [ipaddress.ip_network(n) for n in LINK_LOCAL_V4]
+            return any(address in n for n in nets)
+        if address.is_multicast or address.is_loopback or address.is_link_local or address.is_unspecified:
+            return True
+        if not self.v6_networks:
+            return address in ipaddress.ip_network("fc00::/7")
+        return any(address in n for n in self.v6_networks)

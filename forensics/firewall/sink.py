@@ -1,0 +1,170 @@
+"""Writing normalised network records: ``net_events`` (and ``flows``) with direction and host.
+
+Every parser of this area hands :class:`NetEventWriter` a SQL SELECT, relation or Arrow table
+with ``net_events`` column names; the writer adds ``direction`` (from :mod:`.addresses`),
+``source_format``, and, for sources that do not name a host (cloud firewalls, flow logs), the
+inventory host owning the record's cluster-side address at that time.
+
+One kernel line often lands in several files (kern.log, syslog, messages, journald). Rows carry a
+``dedup_key`` (a hash of the packet's identifying fields); after a file is loaded,
+:meth:`NetEventWriter.deduplicate` pairs each of its rows with an identical row already in the
+case from another file of the same family (same host and key, stamps at most two seconds apart,
+one to one), keeps the earlier row and records the later sighting in ``net_event_duplicates``:
+one event, two provenance entries (view ``net_event_provenance``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from forensics.context import ParseContext, sql_string
+
+from .addresses import ClusterAddresses
+
+# Formats that carry the same kernel log lines (one family for de-duplication).
+NETFILTER_FAMILY = ("netfilter", "journald", "ulogd")
+DUPLICATE_WINDOW_S = 2.0
+
+
+class NetEventWriter:
+    def __init__(self, ctx: ParseContext, source_format: str, family: tuple[str, ...] | None = None) -> None:
+        self.ctx = ctx
+        self.source_format = source_format
+        self.family = family
+        self.addresses = ClusterAddresses.from_case(ctx.con)
+        self.direction_sql = self.addresses.direction_sql("src_ip", "dst_ip")
+        self.rows = 0
+
+    def _columns(self) -> list[str]:
+        return self.ctx.table_columns("net_events")
+
+    def insert(self, data: Any, select: str | None = None, host_from_addresses: bool = False) -> int:
+        """Append rows (net_events column names; ``direction`` and ``source_format`` are added).
+        ``data`` is a SQL SELECT or an Arrow table; ``select`` optionally maps it (it reads a
+        relation named ``v``). With ``host_from_addresses`` a row without ``host`` gets the
+        inventory host of its private source address, source, or destination (in that order) at
+        the record's time."""
+        con = self.ctx.con
+        view = f"_net_src_{uuid.uuid4().hex[:12]}"
+        registered = False
+        if isinstance(data, str):
+            source = f"({data})"
+        else:
+            con.register(view, data)
+            registered = True
+            source = view
+        inner = f"SELECT * FROM {source}" if select is None else f"WITH v AS (SELECT * FROM {source}) {select}"
+        try:
+            present = {row[0] for row in con.execute(f"DESCRIBE {inner}").fetchall()}
+            wanted = [c for c in self._columns() if c in present and c not in ("direction", "source_format", "host")]
+            select_list = [f"v.{c}" for c in wanted]
+            joins = ""
+            if host_from_addresses:
+                leases = self._host_map()
+                private = "v.src_private_ip" if "src_private_ip" in present else "NULL::VARCHAR"
+                parts = (["v.host"] if "host" in present else []) + ["hp.host", "hs.host", "hd.host"]
+                joins = (f" LEFT JOIN _fw_host_static hp ON hp.ip = {private}"
+                         " LEFT JOIN _fw_host_static hs ON hs.ip = v.src_ip"
+                         " LEFT JOIN _fw_host_static hd ON hd.ip = v.dst_ip")
+                if leases:  # time-bounded addresses (sandbox leases): one host at the record's time
+                    for column in (private, "v.src_ip", "v.dst_ip"):
+                        parts.append(f"(SELECT min(l.host) FROM _fw_host_leases l WHERE l.ip = {column} "
+                                     f"AND {_valid('l')})")
+                host_expr = "coalesce(" + ", ".join(parts) + ")"
+            else:
+                host_expr = "v.host" if "host" in present else "NULL::VARCHAR"
+            select_list.append(f"{host_expr} AS host")
+            select_list.append(f"{self.direction_sql.replace('src_ip', 'v.src_ip').replace('dst_ip', 'v.dst_ip')} "
+                               f"AS direction")
+            select_list.append(f"{sql_string(self.source_format)} AS source_format")
+            sql = f"SELECT {', '.join(select_list)} FROM ({inner}) v{joins}"
+            count = self.ctx.insert("net_events", sql)
+        finally:
+            if registered:
+                con.unregister(view)
+        self.rows += count
+        return count
+
+    def _host_map(self) -> int:
+        """Temporary lookup tables: static addresses (one host each) and time-bounded leases."""
+        con = self.ctx.con
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _fw_host_static AS SELECT ip, min(host) AS host FROM host_addresses "
+            "WHERE host IS NOT NULL AND ip IS NOT NULL AND valid_from IS NULL AND valid_to IS NULL GROUP BY ip")
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _fw_host_leases AS SELECT ip, host, valid_from, valid_to "
+            "FROM host_addresses WHERE host IS NOT NULL AND ip IS NOT NULL "
+            "AND (valid_from IS NOT NULL OR valid_to IS NOT NULL)")
+        return int(con.execute("SELECT count(*) FROM _fw_host_leases").fetchone()[0])
+
+    def deduplicate(self) -> int:
+        """Fold rows of this evidence that repeat a row of another file of the same family."""
+        if not self.family or not self.rows:
+            return 0
+        con = self.ctx.con
+        eid = int(self.ctx.evidence_id)
+        family = ", ".join(sql_string(f) for f in self.family)
+        others = con.execute(
+            f"SELECT count(*) FROM (SELECT 1 FROM net_events WHERE evidence_id <> {eid} "
+            f"AND source_format IN ({family}) AND host IN "
+            f"(SELECT DISTINCT host FROM net_events WHERE evidence_id = {eid}) LIMIT 1)"
+        ).fetchone()[0]
+        if not others:
+            return 0
+        table = f"_fw_dups_{uuid.uuid4().hex[:8]}"
+        con.execute(f"""
+            CREATE TEMP TABLE {table} AS
+            WITH mine AS (
+                SELECT locator, ts, ts_raw, host, dedup_key,
+                       row_number() OVER (PARTITION BY host, dedup_key ORDER BY ts, locator) AS rank
+                FROM net_events WHERE evidence_id = {eid} AND dedup_key IS NOT NULL
+            ), theirs AS (
+                SELECT evidence_id, locator, ts, host, dedup_key,
+                       row_number() OVER (PARTITION BY host, dedup_key ORDER BY ts, evidence_id, locator) AS rank
+                FROM net_events
+                WHERE evidence_id <> {eid} AND source_format IN ({family}) AND dedup_key IS NOT NULL
+                  AND dedup_key IN (SELECT dedup_key FROM mine)
+            )
+            SELECT m.locator, m.ts_raw, t.evidence_id AS canonical_evidence_id, t.locator AS canonical_locator
+            FROM mine m JOIN theirs t
+              ON t.host IS NOT DISTINCT FROM m.host AND t.dedup_key = m.dedup_key AND t.rank = m.rank
+             AND abs(epoch(t.ts) - epoch(m.ts)) <= {DUPLICATE_WINDOW_S}
+        """)
+        try:
+            moved = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+            if moved:
+                con.execute(f"""
+                    INSERT INTO net_event_duplicates BY NAME
+                    SELECT {eid} AS evidence_id, locator, ts_raw, {sql_string(self.source_format)} AS source_format,
+                           canonical_evidence_id, canonical_locator FROM {table}""")
+                con.execute(f"DELETE FROM net_events WHERE evidence_id = {eid} "
+                            f"AND locator IN (SELECT locator FROM {table})")
+                self.ctx.records["net_events"] -= int(moved)
+                self.ctx.records["net_event_duplicates"] += int(moved)
+        finally:
+            con.execute(f"DROP TABLE IF EXISTS {table}")
+        return int(moved)
+
+
+def _valid(alias: str) -> str:
+    return (f"({alias}.valid_from IS NULL OR v.ts IS NULL OR v.ts >= {alias}.valid_from) "
+            f"AND ({alias}.valid_to IS NULL OR v.ts IS NULL OR v.ts < {alias}.valid_to)")
+
+
+class HostNames:
+    """Maps host names seen in logs to inventory hosts (names and aliases)."""
+
+    def __init__(self, ctx: ParseContext) -> None:
+        rows = ctx.con.execute(
+            "SELECT value, coalesce(host, value) FROM entities WHERE kind IN ('host', 'hostname')").fetchall()
+        self.known = {str(name).lower(): host for name, host in rows}
+        self.hint = ctx.hints.host
+
+    def resolve(self, name: str | None) -> str | None:
+        """An inventory host the log names, else the file's host hint, else the name as logged."""
+        if name:
+            known = self.known.get(name.lower()) or self.known.get(name.split(".")[0].lower())
+            if known:
+                return known
+        return self.hint or name
