@@ -123,6 +123,8 @@ def _read_packets(data: bytes, pos: int, run: Run, side: SshSide) -> None:
         if pos + 5 > len(data):
             return
         packet_length, padding = struct.unpack_from(">IB", data, pos)
+        if all(32 <= b < 127 for b in data[pos:pos + 4]):
+            return  # a text line after the banner (a server refusing a non-SSH client), not a packet
         if packet_length < 5 or packet_length > 256 * 1024 or padding >= packet_length:
             frame, _ = run.frame_at(pos)
             side.problems.append((frame, "SSH binary packet with an impossible length before NEWKEYS",

@@ -122,6 +122,7 @@ WITH a AS (
                    WHEN 'udp' THEN greatest(coalesce(TRY_CAST({_field('udp_len', 'tocc')} AS INTEGER), 8) - 8, 0)
                    END AS udp_tcp_len,
            l4 = 'tcp' AND tcp_retrans IS NOT NULL AS retrans,
+           NOT is_outer AND app IN ('dns', 'mdns', 'llmnr', 'nbns') AND dns_response IN ('1', 'True') AS dns_reply,
            CASE WHEN l4 = 'tcp' AND NOT is_outer THEN {_field('payload', '1')} END AS payload,
            l3,
            -- IPv6 extension headers between the IP layer and the transport (hop-by-hop options
@@ -129,7 +130,8 @@ WITH a AS (
            len(list_filter(cl[ippos + 1:lpos - 1], lambda x: starts_with(x, 'ipv6.'))) AS ext_headers
     FROM e
 )
-SELECT frame, ts, proto, is_outer, app, src, dst, ip_bytes, retrans, payload, tcp_stream,
+SELECT frame, ts, proto, is_outer, app, src, dst, ip_bytes, retrans, coalesce(dns_reply, false) AS dns_reply,
+       payload, tcp_stream,
        coalesce(flags, 0) AS flags, seq,
        -- ICMP "ports" as Zeek has them: the type, and the counterpart type (or the code)
        CASE WHEN proto IN ('icmp', 'icmpv6') THEN icmp_type ELSE sport END AS sport,
@@ -230,7 +232,7 @@ SELECT {chunk} AS chunk, part, any_value(proto) AS proto, any_value(lo_h) AS lo_
        any_value(hi_h) AS hi_h, any_value(hi_p) AS hi_p, bool_or(is_outer) AS is_outer,
        min(frame) AS first_frame, max(frame) AS last_frame, min(ts) AS first_ts, max(ts) AS last_ts,
        arg_min(from_lo, frame) AS first_from_lo, arg_min(is_syn, frame) AS first_is_syn,
-       arg_min(is_synack, frame) AS first_is_synack,
+       arg_min(is_synack, frame) AS first_is_synack, arg_min(dns_reply, frame) AS first_is_dns_reply,
        arg_min(src_likely_server, frame) AS first_src_likely_server,
        arg_min(dst_likely_server, frame) AS first_dst_likely_server,
        arg_min(app, frame) FILTER (WHERE app IS NOT NULL AND app NOT IN ('data', 'tcp.segments', '_ws.malformed',
@@ -351,7 +353,7 @@ def create_sql(p: str) -> list[str]:
         f"""CREATE TEMP TABLE {p}_parts (chunk INTEGER, part VARCHAR, proto VARCHAR, lo_h VARCHAR, lo_p INTEGER,
             hi_h VARCHAR, hi_p INTEGER, is_outer BOOLEAN, first_frame BIGINT, last_frame BIGINT,
             first_ts DOUBLE, last_ts DOUBLE, first_from_lo BOOLEAN, first_is_syn BOOLEAN,
-            first_is_synack BOOLEAN, first_src_likely_server BOOLEAN, first_dst_likely_server BOOLEAN,
+            first_is_synack BOOLEAN, first_is_dns_reply BOOLEAN, first_src_likely_server BOOLEAN, first_dst_likely_server BOOLEAN,
             app VARCHAR, {", ".join(side_cols)}, {", ".join(letters)})""",
         f"""CREATE TEMP TABLE {p}_spk (chunk INTEGER, part VARCHAR, frame BIGINT, ts DOUBLE, from_lo BOOLEAN,
             flags INTEGER, seq BIGINT, len INTEGER, is_ssh BOOLEAN, is_json BOOLEAN, payload VARCHAR)""",
@@ -437,6 +439,7 @@ SELECT uid, any_value(proto) AS proto, any_value(lo_h) AS lo_h, any_value(lo_p) 
        min(first_frame) AS first_frame, max(last_frame) AS last_frame, min(first_ts) AS first_ts,
        max(last_ts) AS last_ts, arg_min(first_from_lo, first_frame) AS first_from_lo,
        arg_min(first_is_syn, first_frame) AS first_is_syn, arg_min(first_is_synack, first_frame) AS first_is_synack,
+       arg_min(first_is_dns_reply, first_frame) AS first_is_dns_reply,
        arg_min(first_src_likely_server, first_frame) AS first_src_likely_server,
        arg_min(first_dst_likely_server, first_frame) AS first_dst_likely_server,
        arg_min(app, first_frame) FILTER (WHERE app IS NOT NULL) AS app,
@@ -444,12 +447,12 @@ SELECT uid, any_value(proto) AS proto, any_value(lo_h) AS lo_h, any_value(lo_p) 
 FROM {p}_map GROUP BY uid
 """
     # Orientation: the first packet's sender is the originator, unless that packet is a SYN-ACK
-    # or (no SYN seen) it comes from a likely server port to a likely client port: Zeek then
-    # flips the connection and marks the history with '^'.
+    # or a DNS response, or (no SYN seen) it comes from a likely server port to a likely client
+    # port: Zeek then flips the connection and marks the history with '^'.
     oriented = f"""
 CREATE OR REPLACE TEMP TABLE {p}_oriented AS
 WITH f AS (
-    SELECT *, proto IN ('tcp', 'udp') AND (first_is_synack OR (NOT coalesce(first_is_syn, false)
+    SELECT *, proto IN ('tcp', 'udp') AND (first_is_synack OR first_is_dns_reply OR (NOT first_is_syn
               AND first_src_likely_server)) AS flipped
     FROM {p}_merged
 )
