@@ -131,7 +131,7 @@ CREATE OR REPLACE MACRO errno_name(n) AS (
         WHEN 100 THEN 'ENETDOWN' WHEN 101 THEN 'ENETUNREACH' WHEN 103 THEN 'ECONNABORTED'
         WHEN 104 THEN 'ECONNRESET' WHEN 106 THEN 'EISCONN' WHEN 110 THEN 'ETIMEDOUT'
         WHEN 111 THEN 'ECONNREFUSED' WHEN 113 THEN 'EHOSTUNREACH' WHEN 114 THEN 'EALREADY'
-        WHEN 115 THEN 'EINPROGRESS'
+        WHEN 115 THEN 'EINPROGRESS' WHEN 512 THEN 'ERESTARTSYS'
         ELSE 'errno ' || abs(n)
     END
 );
@@ -170,6 +170,29 @@ CREATE OR REPLACE MACRO container_id_match(a, b) AS (
     AND least(length(container_id_norm(a)), length(container_id_norm(b))) >= 12
     AND (starts_with(container_id_norm(a), container_id_norm(b))
          OR starts_with(container_id_norm(b), container_id_norm(a)))
+);
+
+-- Matching a launch to the shell text an agent sent. A regular expression that finds the argv
+-- as a run of words in the text: quotes and backslashes between words are allowed, and a word that
+-- is a path matches by its last component (the agent typed ./xmrig-6.21.0/xmrig, the kernel saw
+-- /tmp/.cache/xmrig-6.21.0/xmrig).
+CREATE OR REPLACE MACRO argv_word_pattern(a) AS (
+    CASE WHEN contains(a, '/') AND NOT regexp_matches(a, '\s')
+         THEN '(\S*/)?' || regexp_escape(regexp_extract(a, '[^/]*$'))
+         ELSE regexp_escape(a) END
+);
+CREATE OR REPLACE MACRO argv_pattern(argv) AS (
+    '(^|[\s;&|(`''"])(\S*/)?' || regexp_escape(regexp_extract(argv[1], '[^/]*$'))
+    || array_to_string(list_transform(argv[2:], lambda a: '[''"\s\\]+' || argv_word_pattern(a)), '')
+    || '($|[\s;&|)`''"\\])'
+);
+-- The program name as a command word of the text.
+CREATE OR REPLACE MACRO program_pattern(name) AS (
+    '(^|[\s;&|(`''"])(\S*/)?' || regexp_escape(name) || '($|[\s;&|)`''"])'
+);
+-- Shell text with quotes and backslashes dropped and blanks collapsed, for equality tests.
+CREATE OR REPLACE MACRO shell_words(t) AS (
+    trim(regexp_replace(regexp_replace(t, '[''"\\]', '', 'g'), '\s+', ' ', 'g'))
 );
 
 -- A stable key for one launch: the source's exec id, else the evidence row.
@@ -221,3 +244,151 @@ SELECT l.* REPLACE (coalesce(w.sandbox, l.sandbox) AS sandbox,
 FROM lin l
 LEFT JOIN (SELECT * FROM walk QUALIFY row_number() OVER (PARTITION BY proc_id ORDER BY depth) = 1) w
     USING (proc_id);
+
+-- Every socket with the launch it belongs to: the launch the source names (Tetragon exec id), else
+-- the latest launch of that pid on that host at or before the socket; a pid with no launch of its
+-- own (a fork that never exec'd, such as ssh -f's background daemon) is tied to the latest launch
+-- of the same executable with a lower pid, and launch_basis says so.
+CREATE OR REPLACE VIEW process_connections AS
+WITH tree AS MATERIALIZED (
+    SELECT * FROM process_tree WHERE pid IS NOT NULL
+), s AS (
+    SELECT *, row_number() OVER () AS socket_row FROM process_sockets WHERE ts IS NOT NULL
+), by_exec AS (
+    SELECT s.socket_row, t.proc_id FROM s JOIN tree t ON s.exec_id IS NOT NULL AND t.exec_id = s.exec_id
+), by_pid AS (
+    SELECT s.socket_row, t.proc_id FROM s ASOF JOIN tree t ON s.host = t.host AND s.pid = t.pid AND s.ts >= t.ts
+), by_fork AS (
+    SELECT s.socket_row, t.proc_id, t.pid AS launch_pid
+    FROM s ASOF JOIN tree t ON s.host = t.host AND s.exe = t.exe AND s.ts >= t.ts
+)
+SELECT s.* EXCLUDE (socket_row),
+       coalesce(e.proc_id, p.proc_id, CASE WHEN f.launch_pid < s.pid THEN f.proc_id END) AS proc_id,
+       CASE WHEN e.proc_id IS NOT NULL THEN 'exec id' WHEN p.proc_id IS NOT NULL THEN 'pid'
+            WHEN f.launch_pid < s.pid THEN 'forked from the same executable (no exec record of this pid)'
+       END AS launch_basis,
+       t.pid AS launch_pid, t.ts AS launch_ts, t.argv AS launch_argv, t.sandbox, t.sandbox_root,
+       coalesce(s.container_id, t.container_id) AS launch_container_id,
+       t.evidence_id AS launch_evidence_id, t.locator AS launch_locator
+FROM s
+LEFT JOIN by_exec e USING (socket_row)
+LEFT JOIN by_pid p USING (socket_row)
+LEFT JOIN by_fork f USING (socket_row)
+LEFT JOIN tree t ON t.proc_id = coalesce(e.proc_id, p.proc_id, CASE WHEN f.launch_pid < s.pid THEN f.proc_id END);
+
+-- Agent step -> process candidates (see queries/host/step_processes.sql for what each basis
+-- means). A table macro so that the link queries and the unexplained-tree detection share one
+-- definition: SELECT * FROM step_process_candidates(window_s := 120, skew_s := 10).
+CREATE OR REPLACE MACRO step_process_candidates(window_s := 120, skew_s := 10) AS TABLE
+WITH RECURSIVE steps AS (
+    SELECT s.run_id, s.trajectory_id, s.step, s.call_index, s.ts, s.ts_end, s.command,
+           coalesce(s.sandbox, t.sandbox) AS sandbox, s.container_id, coalesce(s.host, t.host) AS host,
+           s.evidence_id, s.locator, shell_words(s.command) AS command_words
+    FROM agent_steps s
+    LEFT JOIN (SELECT value, any_value(host) AS host, any_value(sandbox) AS sandbox FROM entities
+               WHERE kind = 'trajectory' GROUP BY value) t ON t.value = s.trajectory_id
+    WHERE s.action = 'exec' AND s.command IS NOT NULL AND s.ts IS NOT NULL
+), procs AS MATERIALIZED (
+    SELECT *, regexp_extract(coalesce(argv[1], exe), '[^/]*$') AS program,
+           regexp_extract(exe, '[^/]*$') AS exe_name
+    FROM process_tree
+    WHERE ts IS NOT NULL AND (sandbox_depth IS NULL OR sandbox_depth > 0)
+), pairs AS (
+    SELECT s.*, p.proc_id, p.parent_proc_id, p.host AS proc_host, p.pid, p.ppid, p.exe, p.argv, p.program,
+           p.exe_name, p.ts AS proc_ts, p.sandbox AS proc_sandbox, p.evidence_id AS proc_evidence_id,
+           p.locator AS proc_locator,
+           (s.sandbox IS NOT NULL AND p.sandbox = s.sandbox)
+               OR container_id_match(p.container_id, s.container_id) AS same_sandbox
+    FROM steps s JOIN procs p
+      ON p.ts BETWEEN s.ts - to_seconds(skew_s) AND coalesce(s.ts_end, s.ts + to_seconds(window_s)) + to_seconds(skew_s)
+     AND ((s.sandbox IS NOT NULL AND p.sandbox = s.sandbox)
+          OR container_id_match(p.container_id, s.container_id)
+          OR (s.sandbox IS NULL AND s.container_id IS NULL AND p.host = s.host))
+), direct AS (
+    SELECT *,
+           CASE WHEN program IN ('bash', 'sh', 'dash', 'zsh', 'ash', 'ksh') AND len(argv) >= 3
+                     AND regexp_full_match(argv[2], '-[a-z]*c[a-z]*') AND shell_words(argv[3]) = command_words
+                    THEN 'shell -c'
+                WHEN len(argv) >= 1 AND regexp_matches(command, argv_pattern(argv)) THEN 'argv'
+                WHEN regexp_matches(command, program_pattern(program))
+                     OR regexp_matches(command, program_pattern(exe_name)) THEN 'program'
+           END AS basis
+    FROM pairs
+), matched AS (
+    SELECT * FROM direct WHERE basis IN ('shell -c', 'argv')
+), descendants(trajectory_id, step, call_index, locator, evidence_id, proc_id, depth) AS (
+    SELECT trajectory_id, step, call_index, locator, evidence_id, proc_id, 0 FROM matched
+    UNION ALL
+    SELECT d.trajectory_id, d.step, d.call_index, d.locator, d.evidence_id, p.proc_id, d.depth + 1
+    FROM descendants d JOIN procs p ON p.parent_proc_id = d.proc_id
+    WHERE d.depth < 16
+), inherited AS (
+    SELECT p.*, 'descendant' AS basis
+    FROM (SELECT DISTINCT trajectory_id, step, call_index, locator, evidence_id, proc_id FROM descendants
+          WHERE depth > 0) d
+    JOIN pairs p USING (trajectory_id, step, call_index, locator, evidence_id, proc_id)
+), scored AS (
+    SELECT *, CASE basis WHEN 'shell -c' THEN 0.97 WHEN 'argv' THEN 0.9 WHEN 'descendant' THEN 0.8
+                         WHEN 'program' THEN 0.6 END * CASE WHEN same_sandbox THEN 1.0 ELSE 0.9 END AS confidence
+    FROM (SELECT * FROM direct WHERE basis IS NOT NULL
+          UNION ALL BY NAME
+          SELECT * FROM inherited)
+), best AS (
+    SELECT *, row_number() OVER (PARTITION BY trajectory_id, step, call_index, locator, evidence_id, proc_id
+                                 ORDER BY confidence DESC) AS n_in_pair
+    FROM scored
+)
+SELECT run_id, trajectory_id, step, call_index, ts AS step_ts, left(command, 400) AS command,
+       proc_id, proc_host AS host, pid, ppid, exe, argv, proc_ts,
+       round(epoch(proc_ts) - epoch(ts), 3) AS delay_s, basis, round(confidence, 3) AS confidence,
+       row_number() OVER (PARTITION BY proc_id ORDER BY confidence DESC, abs(epoch(proc_ts) - epoch(ts))) = 1
+           AS best_for_process,
+       coalesce(proc_sandbox, sandbox) AS sandbox, same_sandbox,
+       evidence_id AS step_evidence_id, locator AS step_locator,
+       proc_evidence_id, proc_locator
+FROM best
+WHERE n_in_pair = 1;
+
+-- Launches in a sandbox that no agent step explains. Only sandboxes some transcript covers are
+-- judged. Explained: matched to a step (confidence >= min_confidence), or below a matched launch.
+-- Not judged: the sandbox's init and what it started within setup_s (its sshd, the session shell).
+-- unexplained_root is the topmost unexplained launch of each unexplained tree.
+CREATE OR REPLACE MACRO unexplained_processes(min_confidence := 0.6, setup_s := 5, window_s := 120, skew_s := 10) AS TABLE
+WITH RECURSIVE tree AS MATERIALIZED (
+    SELECT * FROM process_tree WHERE sandbox IS NOT NULL AND sandbox_root IS NOT NULL
+), judged AS (
+    SELECT DISTINCT coalesce(s.sandbox, t.sandbox) AS sandbox,
+           list(DISTINCT s.trajectory_id) OVER (PARTITION BY coalesce(s.sandbox, t.sandbox)) AS trajectories
+    FROM agent_steps s
+    LEFT JOIN (SELECT value, any_value(sandbox) AS sandbox FROM entities WHERE kind = 'trajectory' GROUP BY value) t
+        ON t.value = s.trajectory_id
+    WHERE coalesce(s.sandbox, t.sandbox) IS NOT NULL
+), cand AS (
+    SELECT proc_id, max(confidence) AS confidence FROM step_process_candidates(window_s := window_s, skew_s := skew_s)
+    GROUP BY proc_id
+), base AS (
+    SELECT t.*, j.trajectories, r.ts AS init_ts, coalesce(c.confidence, 0) AS step_confidence,
+           t.sandbox_depth = 0 AS is_init,
+           t.sandbox_depth > 0 AND t.ts <= r.ts + to_seconds(setup_s) AS is_setup,
+           coalesce(c.confidence, 0) >= min_confidence AS is_matched
+    FROM tree t
+    JOIN (SELECT DISTINCT sandbox, trajectories FROM judged) j USING (sandbox)
+    JOIN tree r ON r.proc_id = t.sandbox_root
+    LEFT JOIN cand c ON c.proc_id = t.proc_id
+), explained(proc_id, depth) AS (
+    SELECT proc_id, 0 FROM base WHERE is_matched
+    UNION ALL
+    SELECT b.proc_id, e.depth + 1 FROM explained e JOIN base b ON b.parent_proc_id = e.proc_id
+    WHERE e.depth < 32 AND NOT b.is_matched
+), un AS (
+    SELECT * FROM base
+    WHERE NOT is_init AND NOT is_setup AND proc_id NOT IN (SELECT proc_id FROM explained)
+), members(proc_id, unexplained_root, depth) AS (
+    SELECT proc_id, proc_id, 0 FROM un
+    WHERE parent_proc_id IS NULL OR parent_proc_id NOT IN (SELECT proc_id FROM un)
+    UNION ALL
+    SELECT u.proc_id, m.unexplained_root, m.depth + 1 FROM members m JOIN un u ON u.parent_proc_id = m.proc_id
+    WHERE m.depth < 32
+)
+SELECT u.* EXCLUDE (is_init, is_setup, is_matched), m.unexplained_root, m.depth AS depth_in_tree
+FROM un u JOIN members m USING (proc_id);
