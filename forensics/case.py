@@ -326,6 +326,34 @@ class Case:
             "SELECT kind, count(*) FROM findings GROUP BY kind ORDER BY kind").fetchall())
         return {"evidence": status, "rows": rows, "findings": findings}
 
+    # ------------------------------------------------------------------ reports, figures, exports
+    def report(self, out_dir: str | os.PathLike[str] = "report", **options: Any):
+        """Write the report (md, html, json, manifest, section SQL, figures) into ``out_dir``;
+        see :func:`forensics.report.build_report` for the options."""
+        from .report import build_report
+
+        return build_report(self.con, self.path, out_dir, **options)
+
+    def plot_timeline(self, host: str | None = None, start: Any = None, end: Any = None, **options: Any):
+        """The timeline figure (GPU utilisation, agent steps, sessions, alerts) of one host;
+        see :func:`forensics.report.plot.plot_timeline`."""
+        from .report.plot import plot_timeline
+
+        return plot_timeline(self.con, host=host, start=start, end=end, **options)
+
+    def indicators(self) -> pd.DataFrame:
+        """Indicators of compromise (IPs, domains, pool URLs, wallets, hashes, HASSH) with ATT&CK ids."""
+        from .report.export import indicators
+
+        return indicators(self.con)
+
+    def export(self, kind: str, out: str | os.PathLike[str], **options: Any) -> dict[str, Any]:
+        """Export the case: ``timesketch`` (JSONL or CSV file), ``parquet`` (folder, per table and
+        day) or ``iocs`` (folder: indicators CSV and STIX 2.1 bundle); returns what was written."""
+        from .report.export import export
+
+        return export(self.con, kind, out, **options)
+
     # ------------------------------------------------------------------ helpers
     def _writable(self) -> None:
         if self.read_only:

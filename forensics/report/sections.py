@@ -1,0 +1,184 @@
+"""Report sections: one query file in ``queries/report/`` per section, run against the case.
+
+A section file is an ordinary query file (see :mod:`forensics.queryfiles`) whose header may also
+say how to show it::
+
+    -- title: Parse warnings
+    -- description: Every rejected or doubtful record ...
+    -- layout: table            (table | record | plot)
+    -- empty: show              (show: an empty result is a statement; omit: drop the section)
+    -- max_rows: 500            (rows shown; the rest are counted, never hidden silently)
+
+A section whose tables are not in the case (an older or partial case) is skipped and listed as
+skipped with the reason; any other SQL error is a bug and raised. Sections are found by glob and
+run in file-name order; nothing in Python lists them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+
+from .. import queryfiles
+from ..errors import QueryError
+from .values import parse_json_column, plain
+
+DEFAULT_MAX_ROWS = 1000
+LAYOUTS = ("table", "record", "plot")
+
+
+@dataclass
+class Column:
+    name: str
+    type: str
+
+
+@dataclass
+class Section:
+    """One section's result, with everything needed to re-run it."""
+
+    query: queryfiles.QueryFile
+    params: dict[str, Any]
+    columns: list[Column]
+    rows: list[list[Any]]  # plain values (see values.plain), at most max_rows of them
+    row_count: int  # every row the query gave
+    layout: str = "table"
+    plots: list["PlotImage"] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.query.name
+
+    @property
+    def slug(self) -> str:
+        return self.query.name.rsplit("/", 1)[-1]
+
+    @property
+    def anchor(self) -> str:
+        return "s-" + "".join(c if c.isalnum() else "-" for c in self.slug)
+
+    @property
+    def title(self) -> str:
+        return self.query.title
+
+    @property
+    def description(self) -> str:
+        return self.query.description
+
+    @property
+    def sql_file(self) -> str:
+        """Where the section's SQL is written next to the report (relative path)."""
+        return f"sql/{self.query.name}.sql"
+
+    @property
+    def truncated(self) -> bool:
+        return self.row_count > len(self.rows)
+
+    def records(self) -> list[dict[str, Any]]:
+        return [dict(zip((c.name for c in self.columns), row)) for row in self.rows]
+
+
+@dataclass
+class PlotImage:
+    """A figure drawn for one row of a plot section."""
+
+    file: str  # relative path of the PNG next to the report
+    png: bytes
+    caption: str
+    facts: dict[str, Any]
+
+
+@dataclass
+class SkippedSection:
+    name: str
+    title: str
+    reason: str
+
+
+def report_queries() -> list[queryfiles.QueryFile]:
+    return queryfiles.discover("report")
+
+
+def declared_params(queries: list[queryfiles.QueryFile]) -> dict[str, queryfiles.Param]:
+    found: dict[str, queryfiles.Param] = {}
+    for query in queries:
+        for name, param in query.params.items():
+            found.setdefault(name, param)
+    return found
+
+
+def _max_rows(query: queryfiles.QueryFile, default: int) -> int:
+    text = query.meta.get("max_rows", "").strip()
+    if not text:
+        return default
+    try:
+        return max(0, int(text))
+    except ValueError:
+        raise QueryError(f"report section {query.name}: max_rows must be a whole number, not {text!r}") from None
+
+
+def _missing_table(exc: duckdb.Error) -> bool:
+    message = str(exc)
+    return isinstance(exc, duckdb.CatalogException) or "does not exist" in message
+
+
+def run_section(con: duckdb.DuckDBPyConnection, query: queryfiles.QueryFile, params: dict[str, Any],
+                max_rows: int) -> Section | SkippedSection:
+    """Run one section query, keeping at most ``max_rows`` rows (and counting the rest)."""
+    layout = query.meta.get("layout", "table").strip() or "table"
+    if layout not in LAYOUTS:
+        raise QueryError(f"report section {query.name}: unknown layout {layout!r} (use {', '.join(LAYOUTS)})")
+    values = query.bind({k: v for k, v in params.items() if k in query.params})
+    limit = _max_rows(query, max_rows)
+    try:
+        result = con.execute(query.sql, values)
+        description = result.description
+        fetched = result.fetchmany(limit + 1)
+    except duckdb.Error as exc:
+        if _missing_table(exc):
+            return SkippedSection(query.name, query.title, str(exc).splitlines()[0])
+        raise QueryError(f"report section {query.name} failed: {str(exc).splitlines()[0]}") from None
+    columns = [Column(d[0], str(d[1])) for d in description]
+    row_count = len(fetched)
+    if row_count > limit:
+        fetched = fetched[:limit]
+        try:
+            row_count = int(con.execute(f"SELECT count(*) FROM ({query.sql})", values).fetchone()[0])
+        except duckdb.Error as exc:
+            raise QueryError(f"report section {query.name} failed: {str(exc).splitlines()[0]}") from None
+    json_columns = [i for i, c in enumerate(columns) if c.type.upper() == "JSON"]
+    rows = []
+    for raw in fetched:
+        row = list(raw)
+        for i in json_columns:
+            row[i] = parse_json_column(row[i])
+        rows.append([plain(v) for v in row])
+    return Section(query=query, params=values, columns=columns, rows=rows, row_count=row_count, layout=layout)
+
+
+def run_sections(con: duckdb.DuckDBPyConnection, params: dict[str, Any] | None = None,
+                 max_rows: int = DEFAULT_MAX_ROWS, only: list[str] | None = None,
+                 ) -> tuple[list[Section], list[SkippedSection]]:
+    """Run every report section (or ``only`` these names); returns the shown and skipped ones."""
+    queries = report_queries()
+    if only:
+        wanted = set(only)
+        queries = [q for q in queries if q.name in wanted or q.name.rsplit("/", 1)[-1] in wanted]
+    params = dict(params or {})
+    unknown = sorted(set(params) - set(declared_params(queries)))
+    if unknown:
+        known = ", ".join(sorted(declared_params(queries))) or "none"
+        raise QueryError(f"no report section takes parameter {', '.join(unknown)} (they take: {known})")
+    shown: list[Section] = []
+    skipped: list[SkippedSection] = []
+    for query in queries:
+        result = run_section(con, query, params, max_rows)
+        if isinstance(result, SkippedSection):
+            skipped.append(result)
+        elif result.row_count == 0 and query.meta.get("empty", "show").strip() == "omit":
+            skipped.append(SkippedSection(query.name, query.title, "no rows in this case"))
+        else:
+            shown.append(result)
+    return shown, skipped
