@@ -4,7 +4,8 @@ SSH hides the content but not the rhythm. Each feature below is computed relativ
 roles (client/server as the key exchange showed them, not the TCP SYN):
 
 * keystroke-echo pairs: two payload packets of equal size (<= 100 bytes) in opposite directions
-  within 0.5 s, the first preceded by more than 50 ms of quiet and not itself an echo. In a
+  within 0.5 s, the first preceded by more than 50 ms of quiet and not itself an echo (an echo
+  answers faster than the pause before the keystroke it answers). In a
   forward shell the client leads (its user types, the server echoes); through ``ssh -R`` someone
   at the server end types into a shell on the client, so the server leads.
 * bare ACKs: empty TCP ACKs; the side whose user reads the echoes sends most of them.
@@ -52,6 +53,7 @@ WITH pk AS (
     WHERE s.is_ssh
 ), data AS (
     SELECT *, lag(ts) OVER w AS prev_ts, lag(from_client) OVER w AS prev_client, lag(len) OVER w AS prev_len,
+           lag(ts, 2) OVER w AS prev2_ts,
            lead(ts) OVER w AS next_ts, lead(from_client) OVER w AS next_client, lead(len) OVER w AS next_len,
            sum(CASE WHEN newkeys_frame IS NULL OR frame > newkeys_frame THEN 1 ELSE 0 END)
                OVER (PARTITION BY uid ORDER BY frame ROWS UNBOUNDED PRECEDING) AS nth_encrypted
@@ -63,7 +65,9 @@ WITH pk AS (
     WHERE len <= {ECHO_MAX_BYTES} AND next_client <> from_client AND next_len = len
       AND next_ts - ts <= {ECHO_WINDOW_S}
       AND (prev_ts IS NULL OR ts - prev_ts > {ECHO_QUIET_S})
-      AND NOT coalesce(prev_client <> from_client AND prev_len = len AND ts - prev_ts <= {ECHO_WINDOW_S}, false)
+      -- not itself the echo of the packet before (an answer comes faster than the pause before it)
+      AND NOT coalesce(prev_client <> from_client AND prev_len = len AND ts - prev_ts <= {ECHO_WINDOW_S}
+                       AND (prev2_ts IS NULL OR ts - prev_ts < prev_ts - prev2_ts), false)
       AND (newkeys_frame IS NULL OR frame > newkeys_frame)
     GROUP BY uid
 ), big AS (
