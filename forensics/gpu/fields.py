@@ -151,14 +151,3 @@ NUMERIC_SAMPLE_COLUMNS = (
     "fb_used_mib", "fb_free_mib", "fb_total_mib", "power_w", "power_limit_w", "energy_mj", "temp_c",
     "mem_temp_c", "sm_clock_mhz", "mem_clock_mhz",
 )
-
-# Known miner binaries (Falco's miner_binaries plus common GPU miners). Matched case-insensitively
-# on the base name, also when cut to 15 characters (the kernel's comm); renamed binaries are caught
-# by the mining signature, not by names.
-MINER_NAMES = (
-    "xmrig", "xmrig-cuda", "xmr-stak", "xmr-stak-rx", "minerd", "minergate", "cpuminer", "ccminer",
-    "ethminer", "cgminer", "bfgminer", "sgminer", "claymore", "nbminer", "t-rex", "trex", "gminer",
-    "miner", "lolminer", "phoenixminer", "teamredminer", "nanominer", "bminer", "wildrig",
-    "srbminer", "srbminer-multi", "rigel", "bzminer", "onezerominer", "excavator", "kawpowminer",
-    "nsfminer", "z-enemy", "cryptodredge", "ewbf", "dstm", "suprminer",
-)
