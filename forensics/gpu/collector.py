@@ -318,7 +318,10 @@ class Collector:
                 return found
             try:
                 data = self.nv.nvmlEventSetWait(self.event_set, max(0, int(remaining * 1000)))
-            except Exception:  # NVMLError_Timeout
+            except Exception:  # NVMLError_Timeout: no event before the deadline
+                left = deadline - self.clock()
+                if left > 0:  # a binding that returned early: keep the interval anyway
+                    time.sleep(left)
                 return found
             try:  # event handles are not comparable objects: identify the GPU by its UUID
                 uuid = _text(self.nv.nvmlDeviceGetUUID(data.device))
@@ -359,6 +362,12 @@ def run_collector(nvml: Any, out_dir: str | os.PathLike[str], interval_s: float 
             writer.flush()
             rounds += 1
             if (count and rounds >= count) or should_stop():
+                for _ in range(1000):  # events already queued are evidence too
+                    events = collector.wait_events(0)
+                    if not events:
+                        break
+                    for record in events:
+                        writer.write(record)
                 break
             for record in collector.wait_events(max(0.0, interval_s - (time.monotonic() - started))):
                 writer.write(record)
@@ -409,7 +418,7 @@ class FakeNvml:
             fixture = json.loads(Path(fixture).read_text(encoding="utf-8"))
         self.fixture = fixture
         self.gpus = fixture.get("gpus", [])
-        self.round = [0] * len(self.gpus)
+        self.round = [-1] * len(self.gpus)  # moved to 0 by the first utilisation call
         self.pending_xid: list[tuple[int, int]] = []
         self.initialised = False
 
@@ -418,7 +427,7 @@ class FakeNvml:
 
     def _now(self, handle: int) -> dict:
         rounds = self._gpu(handle).get("rounds") or [{}]
-        return rounds[min(self.round[handle], len(rounds) - 1)]
+        return rounds[min(max(self.round[handle], 0), len(rounds) - 1)]
 
     def _supported(self, handle: int, name: str) -> None:
         if name in self._gpu(handle).get("unsupported", []):
