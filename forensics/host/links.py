@@ -53,15 +53,26 @@ def _simple_commands(command: str) -> tuple[tuple[tuple[str, ...], ...], ...]:
     return tuple(out)
 
 
+_INTERPRETER = re.compile(r"^((python|pypy|perl|ruby|php)[0-9.]*|node(js)?|bash|sh|dash|zsh|ksh|env)$")
+
+
 def argv_matches_command(argv: list[str] | tuple[str, ...], command: str) -> bool:
     """True when the launch's argv (launch wrappers removed) is one of the simple commands of the
-    shell text, allowing every expansion the parser knows for each word."""
-    seen = shell.normalise_argv(list(argv))
-    if not seen:
-        return False
-    for words in _simple_commands(command):
-        if len(words) == len(seen) and all(_word_matches(i, s, list(w)) for i, (s, w) in enumerate(zip(seen, words))):
-            return True
+    shell text, allowing every expansion the parser knows for each word. A script started through
+    its #! line shows the interpreter first (``/usr/bin/python3 /usr/local/bin/pip install x``):
+    it matches the text ``pip install x`` too."""
+    variants = [list(argv)]
+    if len(argv) >= 2 and argv[1].startswith("/") and _INTERPRETER.match(_basename(argv[0])):
+        variants.append(list(argv[1:]))
+    commands = _simple_commands(command)
+    for variant in variants:
+        seen = shell.normalise_argv(variant)
+        if not seen:
+            continue
+        for words in commands:
+            if len(words) == len(seen) and all(_word_matches(i, s, list(w))
+                                               for i, (s, w) in enumerate(zip(seen, words))):
+                return True
     return False
 
 

@@ -259,13 +259,15 @@ WITH tree AS MATERIALIZED (
 ), by_pid AS (
     SELECT s.socket_row, t.proc_id FROM s ASOF JOIN tree t ON s.host = t.host AND s.pid = t.pid AND s.ts >= t.ts
 ), by_fork AS (
-    SELECT s.socket_row, t.proc_id, t.pid AS launch_pid
-    FROM s ASOF JOIN tree t ON s.host = t.host AND s.exe = t.exe AND s.ts >= t.ts
+    -- the launch of the same executable with the nearest lower pid (a fork's pid follows its parent's)
+    SELECT s.socket_row, t.proc_id, t.pid AS launch_pid, t.ts AS launch_ts
+    FROM s ASOF JOIN tree t ON s.host = t.host AND s.exe = t.exe AND s.pid > t.pid
+    WHERE t.ts <= s.ts
 )
 SELECT s.* EXCLUDE (socket_row),
-       coalesce(e.proc_id, p.proc_id, CASE WHEN f.launch_pid < s.pid THEN f.proc_id END) AS proc_id,
+       coalesce(e.proc_id, p.proc_id, f.proc_id) AS proc_id,
        CASE WHEN e.proc_id IS NOT NULL THEN 'exec id' WHEN p.proc_id IS NOT NULL THEN 'pid'
-            WHEN f.launch_pid < s.pid THEN 'forked from the same executable (no exec record of this pid)'
+            WHEN f.proc_id IS NOT NULL THEN 'forked from the same executable (no exec record of this pid)'
        END AS launch_basis,
        t.pid AS launch_pid, t.ts AS launch_ts, t.argv AS launch_argv, t.sandbox, t.sandbox_root,
        coalesce(s.container_id, t.container_id) AS launch_container_id,
@@ -274,7 +276,7 @@ FROM s
 LEFT JOIN by_exec e USING (socket_row)
 LEFT JOIN by_pid p USING (socket_row)
 LEFT JOIN by_fork f USING (socket_row)
-LEFT JOIN tree t ON t.proc_id = coalesce(e.proc_id, p.proc_id, CASE WHEN f.launch_pid < s.pid THEN f.proc_id END);
+LEFT JOIN tree t ON t.proc_id = coalesce(e.proc_id, p.proc_id, f.proc_id);
 
 -- Agent step -> process candidates (see queries/host/step_processes.sql for what each basis
 -- means). A table macro so that the link queries and the unexplained-tree detection share one
@@ -290,11 +292,17 @@ WITH RECURSIVE steps AS (
     WHERE s.action = 'exec' AND s.command IS NOT NULL AND s.ts IS NOT NULL
 ), procs AS MATERIALIZED (
     SELECT *, regexp_extract(coalesce(argv[1], exe), '[^/]*$') AS program,
-           regexp_extract(exe, '[^/]*$') AS exe_name
+           regexp_extract(exe, '[^/]*$') AS exe_name,
+           -- a script run through its #! line: the kernel's argv starts with the interpreter, then
+           -- the script's path (pip install x -> /usr/bin/python3 /usr/local/bin/pip install x)
+           CASE WHEN len(argv) >= 2 AND starts_with(argv[2], '/') AND regexp_full_match(
+                         regexp_extract(argv[1], '[^/]*$'),
+                         '(python|pypy|perl|ruby|php)[0-9.]*|node(js)?|bash|sh|dash|zsh|ksh|env')
+                THEN argv[2:] END AS script_argv
     FROM process_tree
     WHERE ts IS NOT NULL AND (sandbox_depth IS NULL OR sandbox_depth > 0)
 ), pairs AS (
-    SELECT s.*, p.proc_id, p.parent_proc_id, p.host AS proc_host, p.pid, p.ppid, p.exe, p.argv, p.program,
+    SELECT s.*, p.proc_id, p.parent_proc_id, p.host AS proc_host, p.pid, p.ppid, p.exe, p.argv, p.script_argv, p.program,
            p.exe_name, p.ts AS proc_ts, p.sandbox AS proc_sandbox, p.evidence_id AS proc_evidence_id,
            p.locator AS proc_locator,
            (s.sandbox IS NOT NULL AND p.sandbox = s.sandbox)
@@ -310,8 +318,12 @@ WITH RECURSIVE steps AS (
                      AND regexp_full_match(argv[2], '-[a-z]*c[a-z]*') AND shell_words(argv[3]) = command_words
                     THEN 'shell -c'
                 WHEN len(argv) >= 1 AND regexp_matches(command, argv_pattern(argv)) THEN 'argv'
+                WHEN script_argv IS NOT NULL AND regexp_matches(command, argv_pattern(script_argv)) THEN 'argv'
                 WHEN regexp_matches(command, program_pattern(program))
-                     OR regexp_matches(command, program_pattern(exe_name)) THEN 'program'
+                     OR regexp_matches(command, program_pattern(exe_name))
+                     OR (script_argv IS NOT NULL
+                         AND regexp_matches(command, program_pattern(regexp_extract(script_argv[1], '[^/]*$'))))
+                    THEN 'program'
            END AS basis
     FROM pairs
 ), matched AS (
