@@ -184,21 +184,34 @@ WITH s AS (
                                        ROWS UNBOUNDED PRECEDING) END AS part
     FROM g
 )
+, c AS (
+    SELECT *,
+        (flags & 2) > 0 AND (flags & 16) = 0 AS is_syn,
+        (flags & 18) = 18 AS is_synack,
+        (flags & 1) > 0 AS is_fin,
+        (flags & 4) > 0 AS is_rst,
+        proto = 'tcp' AND (flags & 16) > 0 AND (flags & 7) = 0 AND len = 0 AS is_ack
+    FROM k
+)
 SELECT *,
+    -- packets after the connection closed (both FINs seen, or a RST) do not lengthen it: Zeek's
+    -- duration ends at the closing packet
+    frame > least(min(CASE WHEN is_rst THEN frame END) OVER (PARTITION BY part),
+                  CASE WHEN min(CASE WHEN is_fin AND from_lo THEN frame END) OVER (PARTITION BY part) IS NOT NULL
+                        AND min(CASE WHEN is_fin AND NOT from_lo THEN frame END) OVER (PARTITION BY part) IS NOT NULL
+                       THEN greatest(min(CASE WHEN is_fin AND from_lo THEN frame END) OVER (PARTITION BY part),
+                                     min(CASE WHEN is_fin AND NOT from_lo THEN frame END) OVER (PARTITION BY part))
+                  END)
+        AS after_close,
     -- sequence numbers relative to the side's first packet in this piece (signed, mod 2^32)
     CASE WHEN proto = 'tcp' THEN
         ((seq - first_value(seq) OVER (PARTITION BY part, from_lo ORDER BY frame) + 2147483648) % 4294967296
          + 4294967296) % 4294967296 - 2147483648 END AS rel,
-    (flags & 2) > 0 AND (flags & 16) = 0 AS is_syn,
-    (flags & 18) = 18 AS is_synack,
-    (flags & 1) > 0 AS is_fin,
-    (flags & 4) > 0 AS is_rst,
-    proto = 'tcp' AND (flags & 16) > 0 AND (flags & 7) = 0 AND len = 0 AS is_ack,
     (sport < 1024 OR sport IN ({server_ports})) AND NOT (dport < 1024 OR dport IN ({server_ports}))
         AS src_likely_server,
     (dport < 1024 OR dport IN ({server_ports})) AND NOT (sport < 1024 OR sport IN ({server_ports}))
         AS dst_likely_server
-FROM k
+FROM c
 """
 
 
@@ -230,7 +243,8 @@ def parts_sql(p: str, chunk: int) -> str:
 INSERT INTO {p}_parts
 SELECT {chunk} AS chunk, part, any_value(proto) AS proto, any_value(lo_h) AS lo_h, any_value(lo_p) AS lo_p,
        any_value(hi_h) AS hi_h, any_value(hi_p) AS hi_p, bool_or(is_outer) AS is_outer,
-       min(frame) AS first_frame, max(frame) AS last_frame, min(ts) AS first_ts, max(ts) AS last_ts,
+       min(frame) AS first_frame, max(frame) AS last_frame, min(ts) AS first_ts,
+       coalesce(max(ts) FILTER (WHERE NOT coalesce(after_close, false)), max(ts)) AS last_ts,
        arg_min(from_lo, frame) AS first_from_lo, arg_min(is_syn, frame) AS first_is_syn,
        arg_min(is_synack, frame) AS first_is_synack, arg_min(dns_reply, frame) AS first_is_dns_reply,
        arg_min(src_likely_server, frame) AS first_src_likely_server,
