@@ -26,7 +26,7 @@ def report(
     param: Annotated[Optional[list[str]], typer.Option(
         "--param", "-p", help="Section parameter key=value (repeatable), e.g. since=2026-02-17T03:00:00Z.")] = None,
     max_rows: Annotated[Optional[int], typer.Option(
-        "--max-rows", help="Rows shown per section (default 1000; sections may set their own); the rest are "
+        "--max-rows", help="Rows shown per section (default: as each section says, else 1000); the rest are "
                            "counted.")] = None,
     only: Annotated[Optional[list[str]], typer.Option(
         "--only", help="Only these sections (e.g. 20_findings; repeatable).")] = None,

@@ -27,7 +27,7 @@ from ..errors import ForensicsError, QueryError
 from .html import render_html
 from .manifest import build_manifest
 from .markdown import render_markdown
-from .sections import DEFAULT_MAX_ROWS, PlotImage, Section, SkippedSection, report_queries, run_sections
+from .sections import PlotImage, Section, SkippedSection, report_queries, run_sections
 from .values import plain
 
 FORMATS = ("md", "html", "json")
@@ -115,9 +115,10 @@ def build_report(con: duckdb.DuckDBPyConnection, case_path: str, out_dir: str | 
     bad = [f for f in formats if f not in FORMATS]
     if bad:
         raise ForensicsError(f"unknown report format {', '.join(bad)} (use {', '.join(FORMATS)})")
-    max_rows = DEFAULT_MAX_ROWS if max_rows is None else int(max_rows)
-    if max_rows < 0:
-        raise ForensicsError("max_rows must be 0 or more")
+    if max_rows is not None:
+        max_rows = int(max_rows)
+        if max_rows < 0:
+            raise ForensicsError("max_rows must be 0 or more")
     if generated_at is True:
         generated_at = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
     elif generated_at is False:

@@ -71,7 +71,7 @@ def _csp_hash(source: str) -> str:
 
 
 CSP = ("default-src 'none'; img-src data:; style-src " + _csp_hash(STYLE) + "; script-src " + _csp_hash(SCRIPT)
-       + "; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+       + "; base-uri 'none'; form-action 'none'")
 
 
 def esc(value: Any) -> str:
@@ -194,7 +194,7 @@ def _manifest(manifest: dict[str, Any]) -> str:
         f"<dl><dt>tool</dt><dd>{esc(manifest['tool']['name'])} {esc(manifest['tool']['version'])}</dd>"
         f"<dt>case</dt><dd>{esc(text(manifest['case'].get('file')))}</dd>"
         f"<dt>report parameters</dt><dd>{_cell('parameters', params.get('report')) or 'none'}</dd>"
-        f"<dt>rows shown per section</dt><dd>{esc(text(params.get('max_rows')))}</dd>"
+        f"<dt>rows shown per section</dt><dd>{esc(text(params.get('max_rows')) or 'as each section says')}</dd>"
         f"<dt>generated at</dt><dd>{esc(manifest.get('generated_at') or 'not recorded (reproducible report)')}"
         "</dd></dl>"
         f'<h3>Evidence ({len(evidence)} files)</h3><table class="rows"><thead><tr><th>evidence_id</th><th>path</th>'

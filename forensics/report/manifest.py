@@ -30,7 +30,7 @@ def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[dict[str, Any]]:
     return [{k: plain(v) for k, v in zip(names, row)} for row in result.fetchall()]
 
 
-def build_manifest(con: duckdb.DuckDBPyConnection, case_path: str, params: dict[str, Any], max_rows: int,
+def build_manifest(con: duckdb.DuckDBPyConnection, case_path: str, params: dict[str, Any], max_rows: int | None,
                    generated_at: str | None, sections: list[Section],
                    skipped: list[SkippedSection]) -> dict[str, Any]:
     created = _rows(con, "SELECT value FROM case_meta WHERE key = 'created_with' ORDER BY value LIMIT 1")

@@ -109,10 +109,13 @@ def declared_params(queries: list[queryfiles.QueryFile]) -> dict[str, queryfiles
     return found
 
 
-def _max_rows(query: queryfiles.QueryFile, default: int) -> int:
+def _max_rows(query: queryfiles.QueryFile, given: int | None) -> int:
+    """Rows to show: the caller's limit when given, else the section's own, else the default."""
+    if given is not None:
+        return given
     text = query.meta.get("max_rows", "").strip()
     if not text:
-        return default
+        return DEFAULT_MAX_ROWS
     try:
         return max(0, int(text))
     except ValueError:
@@ -125,7 +128,7 @@ def _missing_table(exc: duckdb.Error) -> bool:
 
 
 def run_section(con: duckdb.DuckDBPyConnection, query: queryfiles.QueryFile, params: dict[str, Any],
-                max_rows: int) -> Section | SkippedSection:
+                max_rows: int | None = None) -> Section | SkippedSection:
     """Run one section query, keeping at most ``max_rows`` rows (and counting the rest)."""
     layout = query.meta.get("layout", "table").strip() or "table"
     if layout not in LAYOUTS:
@@ -159,9 +162,10 @@ def run_section(con: duckdb.DuckDBPyConnection, query: queryfiles.QueryFile, par
 
 
 def run_sections(con: duckdb.DuckDBPyConnection, params: dict[str, Any] | None = None,
-                 max_rows: int = DEFAULT_MAX_ROWS, only: list[str] | None = None,
+                 max_rows: int | None = None, only: list[str] | None = None,
                  ) -> tuple[list[Section], list[SkippedSection]]:
-    """Run every report section (or ``only`` these names); returns the shown and skipped ones."""
+    """Run every report section (or ``only`` these names); returns the shown and skipped ones.
+    ``max_rows`` caps every section; without it each section shows its own ``max_rows`` (or 1000)."""
     queries = report_queries()
     if only:
         wanted = set(only)
