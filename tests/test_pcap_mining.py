@@ -172,27 +172,48 @@ NESFIT = {
 }
 
 
+OTHER = ["peafowl/stratum.pcap", "ndpi/pcap/mining.pcapng", "ndpi/pcap/monero.pcap", "ndpi/pcap/ethereum.pcap"]
+
+
+@pytest.fixture(scope="module")
+def corpus_case(tmp_path_factory):
+    rels = ["nesfit-mining/" + n for n in sorted(NESFIT)] + OTHER
+    present = [PCAPS / rel for rel in rels if (PCAPS / rel).exists()]
+    if not present:
+        pytest.skip("corpus not present")
+    case = Case(tmp_path_factory.mktemp("mining_corpus") / "case.duckdb")
+    case.ingest([str(p) for p in present])
+    case.detect(names=["mining_stratum", "mining_pool_names"])
+    yield case
+    case.close()
+
+
+def _evidence(case: Case, rel: str) -> int:
+    return int(case.sql("SELECT evidence_id FROM evidence WHERE path = ?", [str(corpus(rel))]).evidence_id[0])
+
+
+def _findings(case: Case, rel: str):
+    eid = _evidence(case, rel)
+    found = case.findings(kind="mining")
+    return found[[refs[0]["evidence_id"] == eid for refs in found.evidence_refs]]
+
+
 @pytest.mark.parametrize("name", sorted(NESFIT))
-def test_every_nesfit_pool_capture_yields_its_stratum_session(tmp_path, name):
+def test_every_nesfit_pool_capture_yields_its_stratum_session(corpus_case, name):
     port, methods, login, coin = NESFIT[name]
-    case = Case(tmp_path / "case.duckdb")
-    case.ingest([str(corpus("nesfit-mining/" + name))])
-    msgs = case.sql("SELECT * FROM jsonrpc_msgs")
+    rel = "nesfit-mining/" + name
+    msgs = corpus_case.sql("SELECT * FROM jsonrpc_msgs WHERE evidence_id = ?", [_evidence(corpus_case, rel)])
     assert set(msgs.resp_p) == {port}
     assert methods <= set(msgs[msgs.direction == "orig"].method.dropna())
     assert (msgs.msg_kind == "response").sum() > 0  # the pool's results are there too
     if login:
         assert msgs.login.dropna().iloc[0].startswith(login)
-    case.detect(names=["mining_stratum"])
-    findings = case.findings(kind="mining")
+    findings = _findings(corpus_case, rel)
     assert len(findings) == 1 and json.loads(findings.iloc[0].details)["coin"] == coin
 
 
-def test_peafowl_stratum_capture_counts_shares_and_the_stale_rejection(tmp_path):
-    case = Case(tmp_path / "case.duckdb")
-    case.ingest([str(corpus("peafowl/stratum.pcap"))])
-    case.detect(names=["mining_stratum"])
-    by_pool = {f.dst_ip: json.loads(f.details) for f in case.findings(kind="mining").itertuples()}
+def test_peafowl_stratum_capture_counts_shares_and_the_stale_rejection(corpus_case):
+    by_pool = {f.dst_ip: json.loads(f.details) for f in _findings(corpus_case, "peafowl/stratum.pcap").itertuples()}
     flypool = by_pool["94.23.199.191"]
     assert flypool["agent"] == "EWBF 0.3.4b" and flypool["login"] == "t1fAhZF5aUJdY7CikGULHmeYk7id8qmvbAd.rig4"
     assert (flypool["shares_submitted"], flypool["shares_accepted"], flypool["shares_rejected"]) == (46, 45, 1)
@@ -200,23 +221,19 @@ def test_peafowl_stratum_capture_counts_shares_and_the_stale_rejection(tmp_path)
     assert by_pool["116.211.167.195"]["shares_accepted"] == 1
 
 
-def test_ndpi_mining_capture_has_its_four_mining_flows(tmp_path):
-    case = Case(tmp_path / "case.duckdb")
-    case.ingest([str(corpus("ndpi/pcap/mining.pcapng"))])
-    case.detect(names=["mining_stratum"])
-    pools = sorted((f.dst_ip, f.dst_port) for f in case.findings(kind="mining").itertuples())
+def test_ndpi_mining_capture_has_its_four_mining_flows(corpus_case):
+    pools = sorted((f.dst_ip, f.dst_port) for f in _findings(corpus_case, "ndpi/pcap/mining.pcapng").itertuples())
     # nDPI's verdict: four flows, all Mining
     assert pools == [("116.211.167.195", 3333), ("178.32.196.217", 9050), ("185.71.66.39", 9999),
                      ("94.23.199.191", 3333)]
 
 
 @pytest.mark.parametrize("rel", ["ndpi/pcap/monero.pcap", "ndpi/pcap/ethereum.pcap"])
-def test_monero_and_ethereum_node_traffic_is_not_mining(tmp_path, rel):
-    case = Case(tmp_path / "case.duckdb")
-    case.ingest([str(corpus(rel))])
-    assert case.sql("SELECT count(*) AS n FROM flows").n[0] > 0
-    case.detect(names=["mining_stratum", "mining_pool_names"])
-    assert case.findings(kind="mining").empty
+def test_monero_and_ethereum_node_traffic_is_not_mining(corpus_case, rel):
+    eid = _evidence(corpus_case, rel)
+    assert corpus_case.sql("SELECT count(*) AS n FROM flows WHERE evidence_id = ?", [eid]).n[0] > 0
+    assert corpus_case.sql("SELECT count(*) AS n FROM jsonrpc_msgs WHERE evidence_id = ?", [eid]).n[0] == 0
+    assert _findings(corpus_case, rel).empty
 
 
 # ---------------------------------------------------------------------------- the query on tiny tables

@@ -167,68 +167,86 @@ def test_hassh_is_the_md5_of_the_client_kexinit_lists(synthetic_case):
 
 
 # ---------------------------------------------------------------------------- the corpus
-def _ingest(tmp_path: Path, *paths: Path) -> Case:
-    case = Case(tmp_path / "case.duckdb")
-    case.ingest([str(p) for p in paths])
-    return case
+FORWARD = ["zeek/traces/ssh/ssh.pcap", "zeek/traces/ssh/sshguess.pcap", "zeek/traces/ssh/single-conn.pcap",
+           "zeek/traces/ssh/ssh-on-port-80.pcap", "zeek/traces/ssh/ssh_kex_curve25519.pcap", "ndpi/pcap/ssh.pcap",
+           "zeek/traces/tcp/ssh-dups.pcap", "zeek/traces/ssl-and-ssh-using-sslh.pcap"]
+# suricata-verify's own expected eve.json values (test.yaml)
+SURICATA_HASSH = [
+    ("suricata-verify/ssh-hassh/input.pcap", "2dd6531c7e89d3c925db9214711be76a", "6832f1ce43d4397c2c0a3e2f8c94334e"),
+    ("suricata-verify/ssh-hassh-reassembled/input.pcap", "3cc67862bceac0f334c62ad1b76895b4",
+     "3cc67862bceac0f334c62ad1b76895b4"),
+    ("suricata-verify/ssh-hassh-incomplete/input.pcap", "46c5bd9748882f1a5d75753fb7d47a61", None),
+]
+REVERSE = "zeek/traces/ssh/reverse-ssh.pcap"
+BANNER_ONLY = "suricata-verify/ssh-banner-only/input.pcap"
 
 
-def test_zeek_reverse_ssh_trace_is_role_inverted_and_flagged(tmp_path):
-    case = _ingest(tmp_path, corpus("zeek/traces/ssh/reverse-ssh.pcap"))
-    s = case.sql("SELECT * FROM ssh_sessions").to_dict("records")
-    assert len(s) == 1
-    s = s[0]
+@pytest.fixture(scope="module")
+def corpus_case(tmp_path_factory):
+    """The corpus's SSH captures in one case, with the tunnel detection run."""
+    rels = FORWARD + [rel for rel, _, _ in SURICATA_HASSH] + [REVERSE, BANNER_ONLY]
+    present = [PCAPS / rel for rel in rels if (PCAPS / rel).exists()]
+    if not present:
+        pytest.skip("corpus not present")
+    case = Case(tmp_path_factory.mktemp("ssh_corpus") / "case.duckdb")
+    case.ingest([str(p) for p in present])
+    case.detect(names=["ssh_reverse_tunnel"])
+    yield case
+    case.close()
+
+
+def rows(case: Case, table: str, rel: str) -> list[dict]:
+    path = corpus(rel)
+    return case.sql(f"SELECT t.* FROM {table} t JOIN evidence e USING (evidence_id) WHERE e.path = ? ORDER BY t.ts",
+                    [str(path)]).to_dict("records")
+
+
+def findings_for(case: Case, rel: str):
+    path = corpus(rel)
+    ids = set(case.sql("SELECT evidence_id FROM evidence WHERE path = ?", [str(path)]).evidence_id)
+    found = case.findings(kind="tunnel")
+    return found[[refs[0]["evidence_id"] in ids for refs in found.evidence_refs]]
+
+
+def test_zeek_reverse_ssh_trace_is_role_inverted_and_flagged(corpus_case):
+    sessions = rows(corpus_case, "ssh_sessions", REVERSE)
+    assert len(sessions) == 1
+    s = sessions[0]
     # SYN 10.0.0.1:48020 -> 13.13.13.37:22, but 10.0.0.1 runs dropbear (the SSH server)
     assert (s["orig_h"], s["orig_p"], s["resp_h"], s["resp_p"]) == ("10.0.0.1", 48020, "13.13.13.37", 22)
     assert s["client"] == "SSH-2.0-AsyncSSH_2.8.1" and s["server"] == "SSH-2.0-dropbear_2018.76"
     assert s["role_inverted"] and s["role_basis"] == "kex"
-    case.detect(names=["ssh_reverse_tunnel"])
-    finding = case.findings(kind="tunnel")
+    finding = findings_for(corpus_case, REVERSE)
     assert len(finding) == 1 and "role_inversion" in json.loads(finding.iloc[0].details)["signals"]
 
 
-@pytest.mark.parametrize("rel", ["zeek/traces/ssh/ssh.pcap", "zeek/traces/ssh/sshguess.pcap",
-                                 "zeek/traces/ssh/single-conn.pcap", "zeek/traces/ssh/ssh-on-port-80.pcap",
-                                 "zeek/traces/ssh/ssh_kex_curve25519.pcap", "ndpi/pcap/ssh.pcap",
-                                 "zeek/traces/tcp/ssh-dups.pcap", "zeek/traces/ssl-and-ssh-using-sslh.pcap"])
-def test_forward_ssh_sessions_in_the_corpus_are_not_tunnels(tmp_path, rel):
-    case = _ingest(tmp_path, corpus(rel))
-    sessions = case.sql("SELECT role_inverted, tunnel_signals FROM ssh_sessions")
+@pytest.mark.parametrize("rel", FORWARD)
+def test_forward_ssh_sessions_in_the_corpus_are_not_tunnels(corpus_case, rel):
+    sessions = rows(corpus_case, "ssh_sessions", rel)
     assert len(sessions) >= 1
-    assert not sessions.role_inverted.any()
-    case.detect(names=["ssh_reverse_tunnel"])
-    assert case.findings(kind="tunnel").empty
+    assert not any(s["role_inverted"] for s in sessions)
+    assert findings_for(corpus_case, rel).empty
 
 
-def test_ssh_found_by_banner_on_port_80_and_behind_sslh_on_443(tmp_path):
-    case = _ingest(tmp_path, corpus("zeek/traces/ssh/ssh-on-port-80.pcap"),
-                   corpus("zeek/traces/ssl-and-ssh-using-sslh.pcap"))
-    services = case.sql("SELECT resp_p, service FROM flows ORDER BY service").values.tolist()
+def test_ssh_found_by_banner_on_port_80_and_behind_sslh_on_443(corpus_case):
+    port80 = rows(corpus_case, "flows", "zeek/traces/ssh/ssh-on-port-80.pcap")
+    sslh = rows(corpus_case, "flows", "zeek/traces/ssl-and-ssh-using-sslh.pcap")
+    assert [(f["resp_p"], f["service"]) for f in port80] == [(80, "ssh")]
     # Zeek's known_services baseline: 192.168.2.230 443/tcp offers both SSH and SSL
-    assert services == [[80, "ssh"], [443, "ssh"], [443, "ssl"]]
-    banners = case.sql("SELECT resp_p, server FROM ssh_sessions ORDER BY resp_p").values.tolist()
-    assert banners == [[80, "SSH-2.0-OpenSSH_5.8p1 Debian-1ubuntu3"], [443, "SSH-2.0-OpenSSH_6.7p1 Debian-5+deb8u1"]]
-
-
-# suricata-verify's own expected eve.json values (test.yaml)
-SURICATA_HASSH = [
-    ("ssh-hassh/input.pcap", "2dd6531c7e89d3c925db9214711be76a", "6832f1ce43d4397c2c0a3e2f8c94334e"),
-    ("ssh-hassh-reassembled/input.pcap", "3cc67862bceac0f334c62ad1b76895b4", "3cc67862bceac0f334c62ad1b76895b4"),
-    ("ssh-hassh-incomplete/input.pcap", "46c5bd9748882f1a5d75753fb7d47a61", None),
-]
+    assert sorted((f["resp_p"], f["service"]) for f in sslh) == [(443, "ssh"), (443, "ssl")]
+    banners = [s["server"] for s in rows(corpus_case, "ssh_sessions", "zeek/traces/ssh/ssh-on-port-80.pcap")]
+    assert banners == ["SSH-2.0-OpenSSH_5.8p1 Debian-1ubuntu3"]
 
 
 @pytest.mark.parametrize("rel, hassh, hassh_server", SURICATA_HASSH)
-def test_hassh_agrees_with_suricata(tmp_path, rel, hassh, hassh_server):
-    case = _ingest(tmp_path, corpus("suricata-verify/" + rel))
-    row = case.sql("SELECT hassh, hassh_server FROM ssh_sessions").to_dict("records")
-    assert len(row) == 1
-    assert row[0]["hassh"] == hassh
+def test_hassh_agrees_with_suricata(corpus_case, rel, hassh, hassh_server):
+    found = rows(corpus_case, "ssh_sessions", rel)
+    assert len(found) == 1
+    assert found[0]["hassh"] == hassh
     if hassh_server:
-        assert row[0]["hassh_server"] == hassh_server
+        assert found[0]["hassh_server"] == hassh_server
 
 
-def test_banner_only_session_keeps_both_software_versions(tmp_path):
-    case = _ingest(tmp_path, corpus("suricata-verify/ssh-banner-only/input.pcap"))
-    row = case.sql("SELECT client, server, hassh FROM ssh_sessions").to_dict("records")
-    assert row == [{"client": "SSH-2.0-OpenSSH_for_Windows_7.7", "server": "SSH-2.0-OpenSSH_7.4", "hassh": None}]
+def test_banner_only_session_keeps_both_software_versions(corpus_case):
+    found = [(r["client"], r["server"], r["hassh"]) for r in rows(corpus_case, "ssh_sessions", BANNER_ONLY)]
+    assert found == [("SSH-2.0-OpenSSH_for_Windows_7.7", "SSH-2.0-OpenSSH_7.4", None)]

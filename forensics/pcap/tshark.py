@@ -105,7 +105,15 @@ class TsharkMissing(ForensicsError):
 class Tools:
     tshark: str
     editcap: str | None
-    version: str
+
+    def version(self) -> str:
+        """tshark's version (runs ``tshark -v``; for reports and benchmarks, not the ingest path)."""
+        try:
+            out = subprocess.run([self.tshark, "-v"], capture_output=True, text=True, timeout=60).stdout
+        except (OSError, subprocess.SubprocessError):
+            return "unknown"
+        match = re.search(r"TShark \(Wireshark\) (\S+)", out)
+        return match.group(1) if match else "unknown"
 
 
 _TOOLS: Tools | None = None
@@ -138,12 +146,7 @@ def find_tools() -> Tools:
     editcap = os.path.join(os.path.dirname(path), "editcap")
     if not os.access(editcap, os.X_OK):
         editcap = shutil.which("editcap")
-    try:
-        out = subprocess.run([path, "-v"], capture_output=True, text=True, timeout=60).stdout
-    except (OSError, subprocess.SubprocessError) as exc:
-        raise TsharkMissing(f"tshark at {path} does not run ({exc}); reinstall tshark") from None
-    match = re.search(r"TShark \(Wireshark\) (\S+)", out)
-    _TOOLS = Tools(tshark=path, editcap=editcap, version=match.group(1) if match else "unknown")
+    _TOOLS = Tools(tshark=path, editcap=editcap)
     return _TOOLS
 
 
