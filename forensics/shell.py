@@ -271,7 +271,18 @@ class _Walker:
         if t == "redirected_statement":
             body = node.child_by_field_name("body") or (node.children[0] if node.children else None)
             redirects, heredoc = self.redirects(node, env)
-            if body is not None and body.type == "command":
+            if body is None or body.type in ("file_redirect", "heredoc_redirect", "herestring_redirect"):
+                # a bare redirection (`</dev/tcp/10.0.0.1/22`): bash opens the target and runs
+                # nothing, which is how a /dev/tcp probe is usually written inside bash -c
+                targets = [self.expand(target, env)[:MAX_ALTERNATIVES] or [""] for _, target in redirects]
+                if redirects:
+                    self.add(SimpleCommand(
+                        argv=[], exe="", args=[], alternatives=[], templates=[], heredoc=heredoc,
+                        redirects=[(op, alts[0]) for (op, _), alts in zip(redirects, targets)],
+                        redirect_alternatives=targets, in_loop=in_loop, via=via, depth=depth,
+                        text=_text(node), error=node.has_error))
+                return
+            if body.type == "command":
                 self.command(body, env, depth, via, in_loop, redirects, heredoc)
             elif body is not None:
                 start = len(self.commands)
