@@ -20,7 +20,6 @@ import pyarrow as pa
 from forensics.context import ParseContext
 from forensics.firewall.jsonlines import TEXT, iter_line_tables
 from forensics.firewall.netfilter import NET_EVENTS_SELECT, NetfilterReader, with_host_and_action
-from forensics.firewall.netfilter_line import looks_like_netfilter
 from forensics.firewall.sink import NETFILTER_FAMILY, HostNames, NetEventWriter
 from forensics.registry import Parser, Sniff, register
 

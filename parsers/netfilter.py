@@ -28,7 +28,6 @@ from forensics.firewall.netfilter import (
 )
 from forensics.firewall.netfilter_line import looks_like_netfilter, parse_stamp
 from forensics.firewall.sink import NETFILTER_FAMILY, HostNames, NetEventWriter
-from forensics.firewall.syslogtime import year_from_mtime
 from forensics.registry import Parser, Sniff, register
 
 NAME = "netfilter"

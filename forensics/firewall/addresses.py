@@ -47,19 +47,29 @@ def _v4_condition(expr: str, network: ipaddress.IPv4Network) -> str:
 
 
 def _v6_condition(expr: str, network: ipaddress.IPv6Network) -> str | None:
-    """IPv6 networks on hextet boundaries whose leading hextets are all non-zero (the common
-    ULA/GUA allocations) become text prefixes; others cannot be tested on compressed text."""
+    """IPv6 networks as tests on compressed text: up to /16 on the first hextet (which ``::``
+    never elides unless it is zero), longer ones on hextet boundaries whose hextets are all
+    non-zero (the common ULA/GUA allocations). Others cannot be tested on the text."""
     prefix = network.prefixlen
     hextets = network.network_address.exploded.split(":")
+    if prefix % 4 and prefix < 16:  # split into nibble-aligned parts
+        parts = [_v6_condition(expr, sub) for sub in network.subnets(new_prefix=prefix + 4 - prefix % 4)]
+        return None if any(p is None for p in parts) else "(" + " OR ".join(parts) + ")"
+    if 0 < prefix <= 16:
+        first = int(hextets[0], 16)
+        span = 1 << (16 - prefix)
+        if first < 0x1000:
+            return None
+        values = [format(v, "04x") for v in range(first, first + span)]
+        if len(values) > 4:
+            nibbles = prefix // 4
+            if prefix % 4:
+                return None
+            return f"regexp_matches(lower({expr}), '^{hextets[0][:nibbles]}[0-9a-f]{{{4 - nibbles}}}:')"
+        return "(" + " OR ".join(f"starts_with(lower({expr}), '{v}:')" for v in values) + ")"
     whole, rest = divmod(prefix, 16)
-    if whole == 0:
-        if prefix == 7 and hextets[0].startswith("fc"):
-            return f"(starts_with(lower({expr}), 'fc') OR starts_with(lower({expr}), 'fd'))"
-        if prefix == 10 and hextets[0] == "fe80":
-            return "(" + " OR ".join(f"starts_with(lower({expr}), 'fe{c}')" for c in "89ab") + ")"
-        return None
     lead = hextets[:whole]
-    if any(int(h, 16) == 0 for h in lead) or rest:
+    if whole == 0 or any(int(h, 16) == 0 for h in lead) or rest:
         return None
     text = ":".join(format(int(h, 16), "x") for h in lead) + ":"
     return f"starts_with(lower({expr}), {_quote(text)})"
@@ -95,9 +105,9 @@ class ClusterAddresses:
         tests.append("(" + " OR ".join(v4) + ")")
         v6 = [c for c in (_v6_condition(expr, n) for n in self.v6_networks) if c]
         v6 += [f"starts_with(lower({expr}), 'ff')", f"{expr} IN ('::1', '::')"]
-        v6 += ["(" + " OR ".join(f"starts_with(lower({expr}), 'fe{c}')" for c in "89ab") + ")"]
+        v6.append(f"regexp_matches(lower({expr}), '^fe[89ab][0-9a-f]:')")
         if not self.v6_networks:
-            v6.append(f"(starts_with(lower({expr}), 'fc') OR starts_with(lower({expr}), 'fd'))")
+            v6.append(f"regexp_matches(lower({expr}), '^f[cd][0-9a-f]{{2}}:')")
         tests.append(f"(contains({expr}, ':') AND (" + " OR ".join(v6) + "))")
         if self.host_ips:
             listed = ", ".join(_quote(ip) for ip in sorted(self.host_ips))

@@ -29,24 +29,60 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .netfilter_line import (
-    ICMP_PROTOCOLS,
-    PORT_PROTOCOLS,
     LineResult,
     actions_for,
     normalise_ip,
     parse_line,
     split_pre,
 )
+from .netfilter_scan import (
+    FAST,
+    I_CODE,
+    I_DAY,
+    I_DPT,
+    I_DST_PLAIN,
+    I_GID,
+    I_HAS_FLAGS,
+    I_HOUR,
+    I_ID,
+    I_KIND,
+    I_LEN,
+    I_MICRO,
+    I_MINUTE,
+    I_MONTH,
+    I_OFFSET,
+    I_SECOND,
+    I_SPT,
+    I_SRC_PLAIN,
+    I_TTL,
+    I_TYPE,
+    I_UID,
+    I_UPTIME,
+    I_YEAR,
+    OTHER,
+    S_DST,
+    S_FLAGS,
+    S_IN,
+    S_MID1,
+    S_MID2,
+    S_OUT,
+    S_PROTO,
+    S_SRC,
+    S_STAMP,
+    SLOW,
+    gather,
+    line_bounds,
+    scan,
+)
 from .syslogtime import (
     LocalToUtc,
     YearTracker,
     days_from_civil,
-    month_from_codes,
     valid_civil,
     year_from_mtime,
 )
 
-PAD = 64  # bytes of padding around a block so fixed-width windows never leave the buffer
+PAD = 8  # bytes of padding around joined journal messages
 NO_OFFSET = -(1 << 40)
 
 STRING_FIELDS = ("ts_raw", "syslog_host", "prefix", "in_if", "out_if", "src", "dst", "proto", "tcp_flags")
@@ -56,21 +92,6 @@ RECORD_SCHEMA = pa.schema(
     + [(name, pa.string()) for name in STRING_FIELDS]
     + [(name, pa.int64()) for name in INT_FIELDS]
 )
-
-
-def _code(text: str) -> int:
-    raw = text.encode()
-    value = 0
-    for byte in raw:
-        value = (value << 8) | byte
-    return value
-
-
-# Keys, named by the four bytes before "=" (big-endian): " SRC", "ROTO" (PROTO), " ID" (3 bytes).
-K_SRC, K_PROTO, K_TTL, K_LIMIT, K_RES, K_URGP = (_code(" SRC"), _code("ROTO"), _code(" TTL"),
-                                                  _code("IMIT"), _code(" RES"), _code("URGP"))
-K_UID, K_GID, K_DPT = _code(" UID"), _code(" GID"), _code(" DPT")
-K_ID3 = _code(" ID")
 
 
 @dataclass
@@ -107,84 +128,6 @@ class TimeContext:
 
 
 # ---------------------------------------------------------------------------------------------
-# Vectorised helpers
-# ---------------------------------------------------------------------------------------------
-
-def _codes4(a: np.ndarray, pos: np.ndarray) -> np.ndarray:
-    """The four bytes before each position, big-endian (the key name before '=')."""
-    return ((a[pos - 4].astype(np.uint32) << 24) | (a[pos - 3].astype(np.uint32) << 16)
-            | (a[pos - 2].astype(np.uint32) << 8) | a[pos - 1].astype(np.uint32))
-
-
-def _first_per_line(pos: np.ndarray, lines: np.ndarray, n: int) -> np.ndarray:
-    """For sorted positions and their (non-decreasing) line indexes: the first position per line,
-    -1 where a line has none."""
-    out = np.full(n, -1, dtype=np.int64)
-    if len(pos):
-        keep = np.empty(len(pos), dtype=bool)
-        keep[0] = True
-        keep[1:] = lines[1:] != lines[:-1]
-        out[lines[keep]] = pos[keep]
-    return out
-
-
-def _bytes_equal(a: np.ndarray, start: np.ndarray, word: bytes) -> np.ndarray:
-    ok = np.ones(len(start), dtype=bool)
-    for i, byte in enumerate(word):
-        ok &= a[start + i] == byte
-    return ok
-
-
-def _digits(a: np.ndarray, start: np.ndarray, end: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
-    """Unsigned decimals in a[start:end] (at most ``width`` digits): values and validity."""
-    length = end - start
-    ok = (length >= 1) & (length <= width)
-    value = np.zeros(len(start), dtype=np.int64)
-    for j in range(width):
-        digit = a[start + j].astype(np.int64) - 48
-        inside = j < length
-        ok &= ~inside | ((digit >= 0) & (digit <= 9))
-        value = np.where(inside, value * 10 + digit, value)
-    return value, ok
-
-
-def _fixed_int(a: np.ndarray, start: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
-    value = np.zeros(len(start), dtype=np.int64)
-    ok = np.ones(len(start), dtype=bool)
-    for j in range(width):
-        digit = a[start + j].astype(np.int64) - 48
-        ok &= (digit >= 0) & (digit <= 9)
-        value = value * 10 + digit
-    return value, ok
-
-
-def _strings(a: np.ndarray, start: np.ndarray, end: np.ndarray, valid: np.ndarray) -> pa.Array:
-    """Arrow strings a[start:end] per row (null where not ``valid``), gathered without a Python loop."""
-    n = len(start)
-    length = np.where(valid, np.maximum(end - start, 0), 0).astype(np.int64)
-    offsets = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(length, out=offsets[1:])
-    total = int(offsets[-1])
-    if total:
-        index = np.arange(total, dtype=np.int64) + np.repeat(start - offsets[:-1], length)
-        data = a[index].tobytes()
-    else:
-        data = b""
-    bitmap = pa.py_buffer(np.packbits(valid, bitorder="little").tobytes())
-    return pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets.tobytes()), pa.py_buffer(data),
-                                            bitmap, null_count=int(n - valid.sum())).cast(pa.string())
-
-
-def _next_space(spaces: np.ndarray, start: np.ndarray, line_end: np.ndarray) -> np.ndarray:
-    if len(spaces) == 0:
-        return line_end.copy()
-    j = np.searchsorted(spaces, start)
-    nxt = spaces[np.minimum(j, len(spaces) - 1)]
-    nxt = np.where(j < len(spaces), nxt, line_end)
-    return np.minimum(nxt, line_end)
-
-
-# ---------------------------------------------------------------------------------------------
 # The block reader
 # ---------------------------------------------------------------------------------------------
 
@@ -212,379 +155,106 @@ class NetfilterReader:
                 continue
             hit = cache.get(value, False)
             if hit is False:
-                hit = normalise_ip(value) if not _plain_ipv4(value) else value
+                hit = normalise_ip(value)
                 cache[value] = hit
             normalised.append(hit)
         mapped = pc.take(pa.array(normalised, type=pa.string()), pc.index_in(column, value_set=unique))
         return mapped, np.asarray(pc.is_valid(mapped).to_numpy(zero_copy_only=False))
 
-    def _split_middles(self, middles: pa.Array) -> tuple[pa.Array, pa.Array]:
-        encoded = middles.dictionary_encode()
-        hosts, prefixes = [], []
-        for text in encoded.dictionary.to_pylist():
-            hit = self._middle_cache.get(text)
-            if hit is None:
-                hit = split_pre(text, self.with_header)
-                if len(self._middle_cache) < 100_000:
-                    self._middle_cache[text] = hit
-            hosts.append(hit[0])
-            prefixes.append(hit[1])
-        indices = encoded.indices
-        return (pc.take(pa.array(hosts, type=pa.string()), indices),
-                pc.take(pa.array(prefixes, type=pa.string()), indices))
-
     # -- one block -------------------------------------------------------------------------------
     def read_block(self, block: bytes, first_line: int) -> BlockResult:
         """A block of complete lines (ending in a newline) whose first line has number ``first_line``."""
-        a = np.frombuffer(b" " * PAD + block + b" " * PAD, dtype=np.uint8)
-        newlines = np.flatnonzero(a == 10)
-        n = len(newlines)
-        starts = np.empty(n, dtype=np.int64)
-        starts[0] = PAD
-        starts[1:] = newlines[:-1] + 1
-        ends = newlines.astype(np.int64)
-        ends -= (a[np.maximum(ends - 1, 0)] == 13) & (ends > starts)  # CRLF
-        line_numbers = np.arange(first_line, first_line + n, dtype=np.int64)
-        return self.read(a, starts, ends, line_numbers, lambda i: block[starts[i] - PAD:ends[i] - PAD])
+        a = np.frombuffer(block, dtype=np.uint8)
+        starts, ends = line_bounds(a, 0, len(a))
+        line_numbers = np.arange(first_line, first_line + len(starts), dtype=np.int64)
+        return self.read(a, starts, ends, line_numbers, lambda i: block[starts[i]:ends[i]])
 
     def read_strings(self, values: pa.Array, line_numbers: np.ndarray) -> BlockResult:
         """Bare kernel messages (no stamp, no host) from an Arrow string array."""
         values = pc.fill_null(values.cast(pa.large_string()), "")
         offsets = np.frombuffer(values.buffers()[1], dtype=np.int64)[values.offset:values.offset + len(values) + 1]
         data = values.buffers()[2]
-        raw = data.to_pybytes()[int(offsets[0]):int(offsets[-1])] if data is not None else b""
-        a = np.frombuffer(b" " * PAD + raw + b" " * PAD, dtype=np.uint8)
-        starts = (offsets[:-1] - offsets[0] + PAD).astype(np.int64)
-        ends = (offsets[1:] - offsets[0] + PAD).astype(np.int64)
+        raw = np.frombuffer(data, dtype=np.uint8)[int(offsets[0]):int(offsets[-1])] if data is not None \
+            else np.zeros(0, dtype=np.uint8)
+        lengths = np.diff(offsets)
+        n = len(lengths)
+        # one newline between messages, as between lines of a file
+        starts = PAD + np.arange(n, dtype=np.int64) + (offsets[:-1] - offsets[0])
+        a = np.full(PAD + len(raw) + n + PAD, 10, dtype=np.uint8)
+        a[:PAD] = 32
+        a[-PAD:] = 32
+        if len(raw):
+            a[np.repeat(starts - (offsets[:-1] - offsets[0]), lengths) + np.arange(len(raw))] = raw
+        ends = starts + lengths
         # trailing whitespace of a MESSAGE is not part of the record
         while True:
             trim = (ends > starts) & ((a[ends - 1] == 32) | (a[ends - 1] == 10) | (a[ends - 1] == 13))
             if not trim.any():
                 break
             ends = ends - trim
+            a[ends[trim]] = 10
         return self.read(a, starts, ends, np.asarray(line_numbers, dtype=np.int64),
-                         lambda i: raw[starts[i] - PAD:ends[i] - PAD])
+                         lambda i: a[starts[i]:ends[i]].tobytes())
 
     def read(self, a: np.ndarray, starts: np.ndarray, ends: np.ndarray, line_numbers: np.ndarray,
              raw_line) -> BlockResult:
+        """The engine: ``a`` holds the lines and ``starts``/``ends`` bound each one (consecutive
+        lines separated by a newline). The compiled scanner reads the common shapes; the
+        reference parser reads the rest."""
         n = len(starts)
         if n == 0:
             return BlockResult(RECORD_SCHEMA.empty_table())
-        lo, hi = int(starts[0]), int(ends[-1])
-        body = a[lo:hi]
-
-        def line_of(pos: np.ndarray) -> np.ndarray:
-            return np.searchsorted(starts, pos, side="right") - 1
-
-        # Lines with bytes outside printable ASCII go to the reference parser (UTF-8 text, junk).
-        odd_pos = np.flatnonzero((body - np.uint8(32)) >= np.uint8(95)) + lo
-        odd_pos = odd_pos[(a[odd_pos] != 10) & (a[odd_pos] != 13)]
-        odd = np.zeros(n, dtype=bool)
-        if len(odd_pos):
-            odd_lines = line_of(odd_pos)
-            odd[odd_lines[odd_pos < ends[odd_lines]]] = True
-
-        eq = np.flatnonzero(body == 61) + lo
-        eq = eq[eq >= starts[0] + 4]
-        codes = _codes4(a, eq)
-        spaces = np.flatnonzero(body == 32) + lo
-
-        def key(mask: np.ndarray, after: np.ndarray | None = None, before: np.ndarray | None = None) -> np.ndarray:
-            pos = eq[mask]
-            lines = line_of(pos)
-            inside = pos < ends[lines]
-            if after is not None:
-                inside &= pos > after[lines]
-            if before is not None:
-                inside &= pos < before[lines]
-            return _first_per_line(pos[inside], lines[inside], n)
-
-        # ---- stamp ------------------------------------------------------------------------
-        ok = np.ones(n, dtype=bool)
-        length = ends - starts
-        stamp_kind = np.zeros(n, dtype=np.int8)
-        stamp_end = starts.copy()
-        year = np.zeros(n, dtype=np.int64)
-        month = np.zeros(n, dtype=np.int64)
-        day = np.zeros(n, dtype=np.int64)
-        hour = np.zeros(n, dtype=np.int64)
-        minute = np.zeros(n, dtype=np.int64)
-        second = np.zeros(n, dtype=np.int64)
-        micro = np.zeros(n, dtype=np.int64)
-        offset = np.full(n, NO_OFFSET, dtype=np.int64)
-        if self.with_header:
-            s = starts
-            upper = (a[s] >= 65) & (a[s] <= 90)
-            bsd = (upper & (length >= 17) & (a[s + 3] == 32) & (a[s + 6] == 32) & (a[s + 9] == 58)
-                   & (a[s + 12] == 58) & (a[s + 15] == 32))
-            mcode = (a[s].astype(np.int64) << 16) | (a[s + 1].astype(np.int64) << 8) | a[s + 2].astype(np.int64)
-            bmonth = month_from_codes(mcode)
-            d1 = a[s + 4].astype(np.int64)
-            bday_ok = (d1 == 32) | ((d1 >= 48) & (d1 <= 57))
-            bday, ok2 = _fixed_int(a, s + 5, 1)
-            bday = np.where(d1 == 32, bday, (d1 - 48) * 10 + bday)
-            bh, okh = _fixed_int(a, s + 7, 2)
-            bm, okm = _fixed_int(a, s + 10, 2)
-            bs, oks = _fixed_int(a, s + 13, 2)
-            bsd &= (bmonth > 0) & bday_ok & ok2 & okh & okm & oks
-            iso = ((length >= 21) & (a[s + 4] == 45) & (a[s + 7] == 45) & (a[s + 10] == 84)
-                   & (a[s + 13] == 58) & (a[s + 16] == 58))
-            iy, oky = _fixed_int(a, s, 4)
-            imo, okmo = _fixed_int(a, s + 5, 2)
-            idy, okd = _fixed_int(a, s + 8, 2)
-            ih, okih = _fixed_int(a, s + 11, 2)
-            imi, okimi = _fixed_int(a, s + 14, 2)
-            isec, okis = _fixed_int(a, s + 17, 2)
-            iso &= oky & okmo & okd & okih & okimi & okis
-            iend = _next_space(spaces, s, ends)
-            # fraction and offset after the seconds
-            p = s + 19
-            has_frac = a[p] == 46
-            ndig = np.zeros(n, dtype=np.int64)
-            counting = has_frac.copy()
-            for j in range(1, 10):
-                dj = a[p + j]
-                isdig = counting & (dj >= 48) & (dj <= 57)
-                ndig += isdig
-                counting &= isdig
-            frac_val, _ = _digits(a, p + 1, p + 1 + np.minimum(ndig, 6), 6)
-            frac_us = frac_val * (10 ** (6 - np.minimum(ndig, 6)))
-            r = np.where(has_frac, p + 1 + ndig, p)
-            iso &= ~has_frac | (ndig > 0)
-            rest = iend - r
-            zulu = (rest == 1) & ((a[r] == 90) | (a[r] == 122))
-            sign = np.where(a[r] == 43, 1, np.where(a[r] == 45, -1, 0))
-            oh, okoh = _fixed_int(a, r + 1, 2)
-            om6, okom6 = _fixed_int(a, r + 4, 2)
-            om5, okom5 = _fixed_int(a, r + 3, 2)
-            colon = (rest == 6) & (sign != 0) & okoh & (a[r + 3] == 58) & okom6
-            nocolon = (rest == 5) & (sign != 0) & okoh & okom5
-            naive = rest == 0
-            iso &= zulu | colon | nocolon | naive
-            ioff = np.where(zulu, 0, np.where(colon, sign * (oh * 3600 + om6 * 60),
-                                              np.where(nocolon, sign * (oh * 3600 + om5 * 60), NO_OFFSET)))
-            stamp_kind = np.where(bsd, 1, np.where(iso, 2, 0)).astype(np.int8)
-            stamp_end = np.where(bsd, s + 15, np.where(iso, iend, s))
-            year = np.where(iso, iy, 0)
-            month = np.where(bsd, bmonth, np.where(iso, imo, 0))
-            day = np.where(bsd, bday, np.where(iso, idy, 0))
-            hour = np.where(bsd, bh, np.where(iso, ih, 0))
-            minute = np.where(bsd, bm, np.where(iso, imi, 0))
-            second = np.where(bsd, bs, np.where(iso, isec, 0))
-            micro = np.where(iso, frac_us, 0)
-            offset = np.where(iso, ioff, NO_OFFSET)
-            ok &= stamp_kind > 0
-            middle_start = np.where(ok, stamp_end + 1, starts)
-        else:
-            middle_start = starts.copy()
-
-        # ---- IN= and OUT= -------------------------------------------------------------------
-        c2 = codes & 0xFFFF
-        prev = a[eq - 3]
-        in_mask = (c2 == _code("IN")) & ~((prev >= 65) & (prev <= 90))
-        in_pos = key(in_mask, after=middle_start - 1)
-        has_in = in_pos >= 0
-        ok &= has_in
-        in_pos_safe = np.where(has_in, in_pos, starts)
-        in_val = in_pos_safe + 1
-        in_end = _next_space(spaces, in_val, ends)
-        ok &= _bytes_equal(a, in_end, b" OUT=")
-        out_val = in_end + 5
-        out_end = _next_space(spaces, out_val, ends)
-
-        # An ICMP error quotes the offending packet in brackets: the reference parser cuts it off.
-        brackets = np.flatnonzero(body == 91) + lo
-        if len(brackets):
-            bl = line_of(brackets)
-            inner = brackets > in_pos_safe[bl]
-            quoted = np.zeros(n, dtype=bool)
-            quoted[bl[inner]] = True
-            ok &= ~quoted
-
-        # ---- SRC DST LEN ----------------------------------------------------------------------
-        src_pos = key(codes == K_SRC, after=out_end - 1)
-        has_src = src_pos >= 0
-        ok &= has_src
-        src_val = np.where(has_src, src_pos + 1, starts)
-        src_end = _next_space(spaces, src_val, ends)
-        ok &= _bytes_equal(a, src_end, b" DST=")
-        dst_val = src_end + 5
-        dst_end = _next_space(spaces, dst_val, ends)
-        ok &= _bytes_equal(a, dst_end, b" LEN=")
-        len_val = dst_end + 5
-        len_end = _next_space(spaces, len_val, ends)
-        ip_len, okl = _digits(a, len_val, len_end, 5)
-        ok &= okl & (ip_len <= 65535)
-
-        # ---- PROTO and what follows it --------------------------------------------------------
-        proto_mask = (codes == K_PROTO) & (a[eq - 5] == 80) & (a[eq - 6] == 32)
-        proto_pos = key(proto_mask, after=len_end - 1)
-        has_proto = proto_pos >= 0
-        ok &= has_proto
-        proto_val = np.where(has_proto, proto_pos + 1, starts)
-        proto_end = _next_space(spaces, proto_val, ends)
-        proto_len = proto_end - proto_val
-
-        def is_word(word: bytes) -> np.ndarray:
-            return (proto_len == len(word)) & _bytes_equal(a, proto_val, word)
-
-        ported = np.zeros(n, dtype=bool)
-        for word in PORT_PROTOCOLS:
-            ported |= is_word(word.encode())
-        icmp = is_word(b"ICMP") | is_word(b"ICMPv6")
-        # the reference parser compares upper-cased names: leave other spellings to it
-        for word in PORT_PROTOCOLS | ICMP_PROTOCOLS:
-            ok &= ~(is_word(word.lower().encode()))
-
-        first_val = proto_end + 5
-        first_key_ok = np.where(ported, _bytes_equal(a, proto_end, b" SPT="),
-                                np.where(icmp, _bytes_equal(a, proto_end, b" TYPE="), True))
-        first_val = np.where(icmp, proto_end + 6, first_val)
-        first_end = _next_space(spaces, first_val, ends)
-        second_ok = np.where(ported, _bytes_equal(a, first_end, b" DPT="),
-                             np.where(icmp, _bytes_equal(a, first_end, b" CODE="), True))
-        second_val = np.where(icmp, first_end + 6, first_end + 5)
-        second_end = _next_space(spaces, second_val, ends)
-        ok &= first_key_ok & second_ok
-        first_num, okf = _digits(a, first_val, first_end, 5)
-        second_num, oks2 = _digits(a, second_val, second_end, 5)
-        limit = np.where(ported, 65535, 255)
-        need = ported | icmp
-        ok &= ~need | (okf & oks2 & (first_num <= limit) & (second_num <= limit))
-
-        # ---- TTL / HOPLIMIT and IP id (before PROTO) ----------------------------------------
-        ttl_pos = key(codes == K_TTL, after=len_end - 1, before=proto_pos)
-        lim_pos = key((codes == K_LIMIT) & (a[eq - 5] == 76) & (a[eq - 6] == 80) & (a[eq - 8] == 32),
-                      after=len_end - 1, before=proto_pos)
-        ttl_pos = np.where(ttl_pos >= 0, ttl_pos, lim_pos)
-        has_ttl = ttl_pos >= 0
-        ttl_val = np.where(has_ttl, ttl_pos + 1, starts)
-        ttl, okt = _digits(a, ttl_val, _next_space(spaces, ttl_val, ends), 3)
-        ok &= ~has_ttl | (okt & (ttl <= 255))
-        id_pos = key((codes & 0xFFFFFF) == K_ID3, after=len_end - 1, before=proto_pos)
-        has_id = id_pos >= 0
-        id_val = np.where(has_id, id_pos + 1, starts)
-        ip_id, oki = _digits(a, id_val, _next_space(spaces, id_val, ends), 5)
-        ok &= ~has_id | (oki & (ip_id <= 65535))
-
-        # ---- TCP flags: the bare words between RES=0x.. and URGP= ------------------------------
-        tcp = is_word(b"TCP")
-        res_pos = key((codes == K_RES), after=proto_pos)
-        urgp_pos = key((codes == K_URGP) & (a[eq - 5] == 32), after=proto_pos)
-        has_res = res_pos >= 0
-        ok &= ~tcp | ~has_res | (urgp_pos > res_pos)
-        res_val = np.where(has_res, res_pos + 1, starts)
-        res_end = _next_space(spaces, res_val, ends)
-        flags_start = res_end + 1
-        flags_end = np.maximum(urgp_pos - 5, flags_start)
-        has_flags = tcp & has_res
-
-        # ---- UID / GID of a local socket --------------------------------------------------------
-        uid_pos = key(codes == K_UID, after=proto_pos)
-        gid_pos = key(codes == K_GID, after=proto_pos)
-        has_uid, has_gid = uid_pos >= 0, gid_pos >= 0
-        uid_val = np.where(has_uid, uid_pos + 1, starts)
-        gid_val = np.where(has_gid, gid_pos + 1, starts)
-        uid, oku = _digits(a, uid_val, _next_space(spaces, uid_val, ends), 10)
-        gid, okg = _digits(a, gid_val, _next_space(spaces, gid_val, ends), 10)
-        ok &= (~has_uid | (oku & (uid <= 4294967295))) & (~has_gid | (okg & (gid <= 4294967295)))
-
-        # ---- the host / prefix text between stamp and IN= (uptime "[  123.456789] " left out) ----
-        middle_end = np.where(has_in, in_pos_safe - 2, middle_start)
-        up_start = np.full(n, -1, dtype=np.int64)
-        up_end = np.full(n, -1, dtype=np.int64)
-        closes = np.flatnonzero(body == 93) + lo
-        if len(closes):
-            cl = line_of(closes)
-            cand = (closes > middle_start[cl]) & (closes < middle_end[cl]) & (a[closes - 7] == 46)
-            for j in range(1, 7):
-                cand &= (a[closes - j] >= 48) & (a[closes - j] <= 57)
-            q = _first_per_line(closes[cand], cl[cand], n)
-            has_q = q >= 0
-            qs = np.where(has_q, q, starts)
-            found = np.zeros(n, dtype=bool)
-            for k in range(9, 24):
-                at = qs - k
-                hit = has_q & ~found & (at >= middle_start) & (a[at] == 91)
-                up_start = np.where(hit, at, up_start)
-                found |= hit
-            # everything between '[' and '.' must be digits or spaces
-            inner_ok = found.copy()
-            for k in range(1, 16):
-                at = up_start + k
-                within = found & (at < qs - 7)
-                ch = a[np.where(within, at, 0)]
-                inner_ok &= ~within | (ch == 32) | ((ch >= 48) & (ch <= 57))
-            kernel_before = _bytes_equal(a, np.maximum(up_start - 8, 0), b"kernel: ")
-            valid_up = inner_ok & (kernel_before | (up_start == middle_start))
-            up_end = np.where(valid_up, qs + 1, -1)
-            up_start = np.where(valid_up, up_start, -1)
-            # a space after the uptime belongs to it
-            up_end = np.where((up_end > 0) & (a[np.maximum(up_end, 0)] == 32), up_end + 1, up_end)
-
-        # ---- decide the path of each line ---------------------------------------------------------
-        interesting = has_in | has_src | has_proto | (key(codes == K_DPT) >= 0)
-        fast = ok & ~odd
-        slow = ~fast & (interesting | odd)
-        n_other = int((~fast & ~slow).sum())
-        idx = np.flatnonzero(fast)
+        status, ints, spans = scan(a, starts, ends, self.with_header)
+        slow = status == SLOW
+        n_other = int((status == OTHER).sum())
+        idx = np.flatnonzero(status == FAST)
 
         columns: dict[str, pa.Array] = {}
         if len(idx):
-            def take(x):
-                return x[idx]
+            sp = spans[:, idx]
+            iv = ints[:, idx]
+            none = np.full(len(idx), -1, dtype=np.int64)
 
-            s_ = take(starts)
-            m0, m1 = take(middle_start), take(middle_end)
-            us, ue = take(up_start), take(up_end)
-            has_up = us >= 0
-            # middle = [m0, us) + [ue, m1) when an uptime was cut out, else [m0, m1)
-            a_end = np.where(has_up, us, m1)
-            b_start = np.where(has_up, ue, m1)
-            seg_start = np.stack([m0, b_start], axis=1).ravel()
-            seg_end = np.stack([a_end, np.maximum(m1, b_start)], axis=1).ravel()
-            seg = _strings(a, seg_start, seg_end, np.ones(len(seg_start), dtype=bool))
-            middles = pc.binary_join_element_wise(seg[0::2], seg[1::2], "")
-            hosts, prefixes = self._split_middles(middles)
-            true = np.ones(len(idx), dtype=bool)
-            src_raw = _strings(a, take(src_val), take(src_end), true)
-            dst_raw = _strings(a, take(dst_val), take(dst_end), true)
-            src, src_ok = self._normalise_ips(src_raw)
-            dst, dst_ok = self._normalise_ips(dst_raw)
+            def text(span: int, valid: np.ndarray | None = None) -> pa.Array:
+                s0, e0 = sp[2 * span], sp[2 * span + 1]
+                offsets, data = gather(a, s0, e0, s0, s0, none)
+                mask = None if valid is None else pa.py_buffer(np.packbits(valid, bitorder="little").tobytes())
+                return pa.StringArray.from_buffers(len(idx), pa.py_buffer(offsets), pa.py_buffer(data),
+                                                   mask, null_count=0 if valid is None else int((~valid).sum()))
+
+            marker = np.where(iv[I_UPTIME] == 1, 0, -1).astype(np.int64)
+            offsets, data = gather(a, sp[2 * S_MID1], sp[2 * S_MID1 + 1], sp[2 * S_MID2], sp[2 * S_MID2 + 1], marker)
+            middles = pa.StringArray.from_buffers(len(idx), pa.py_buffer(offsets), pa.py_buffer(data))
+            hosts, prefixes, middle_ok = self._split_middles(middles)
+            src, src_ok = self._addresses(text(S_SRC), iv[I_SRC_PLAIN] == 1)
+            dst, dst_ok = self._addresses(text(S_DST), iv[I_DST_PLAIN] == 1)
             columns = {
-                "ts_raw": _strings(a, s_, take(stamp_end), take(stamp_kind) > 0),
+                "ts_raw": text(S_STAMP, iv[I_KIND] > 0),
                 "syslog_host": hosts,
                 "prefix": prefixes,
-                "in_if": _strings(a, take(in_val), take(in_end), take(in_end) > take(in_val)),
-                "out_if": _strings(a, take(out_val), take(out_end), take(out_end) > take(out_val)),
+                "in_if": text(S_IN, sp[2 * S_IN + 1] > sp[2 * S_IN]),
+                "out_if": text(S_OUT, sp[2 * S_OUT + 1] > sp[2 * S_OUT]),
                 "src": src,
                 "dst": dst,
-                "proto": _strings(a, take(proto_val), take(proto_end), true),
-                "tcp_flags": _strings(a, take(flags_start), take(flags_end), take(has_flags)),
+                "proto": text(S_PROTO, sp[2 * S_PROTO] >= 0),
+                "tcp_flags": text(S_FLAGS, iv[I_HAS_FLAGS] == 1),
             }
-            ints = {
-                "ip_len": (take(ip_len), true),
-                "ttl": (take(ttl), take(has_ttl)),
-                "ip_id": (take(ip_id), take(has_id)),
-                "spt": (take(first_num), take(ported)),
-                "dpt": (take(second_num), take(ported)),
-                "icmp_type": (take(first_num), take(icmp)),
-                "icmp_code": (take(second_num), take(icmp)),
-                "uid": (take(uid), take(has_uid)),
-                "gid": (take(gid), take(has_gid)),
-            }
-            for name, (values, valid) in ints.items():
-                columns[name] = pa.array(values, type=pa.int64(), mask=~valid)
-            addr_ok = src_ok & dst_ok
-            if not addr_ok.all():  # invalid addresses: the reference parser words the warning
-                slow[idx[~addr_ok]] = True
-                keep = np.flatnonzero(addr_ok)
+            for name, column in (("ip_len", I_LEN), ("ttl", I_TTL), ("ip_id", I_ID), ("spt", I_SPT),
+                                 ("dpt", I_DPT), ("icmp_type", I_TYPE), ("icmp_code", I_CODE),
+                                 ("uid", I_UID), ("gid", I_GID)):
+                values = iv[column]
+                columns[name] = pa.array(values, type=pa.int64(), mask=values < 0)
+            good = src_ok & dst_ok & middle_ok
+            if not good.all():  # the reference parser reads (and words the warning for) these
+                slow[idx[~good]] = True
+                keep = np.flatnonzero(good)
                 columns = {k: v.take(pa.array(keep)) for k, v in columns.items()}
                 idx = idx[keep]
+        iv = ints[:, idx]
         components = {
-            "line": line_numbers[idx], "kind": stamp_kind[idx], "year": year[idx], "month": month[idx],
-            "day": day[idx], "hour": hour[idx], "minute": minute[idx], "second": second[idx],
-            "micro": micro[idx], "offset": offset[idx],
+            "line": line_numbers[idx], "kind": iv[I_KIND].astype(np.int8), "year": iv[I_YEAR],
+            "month": iv[I_MONTH], "day": iv[I_DAY], "hour": iv[I_HOUR], "minute": iv[I_MINUTE],
+            "second": iv[I_SECOND], "micro": iv[I_MICRO], "offset": iv[I_OFFSET],
         }
 
         # ---- the reference parser for everything else ---------------------------------------------
@@ -594,12 +264,12 @@ class NetfilterReader:
         for i in slow_idx:
             raw = raw_line(int(i))
             try:
-                text = raw.decode("utf-8")
-                undecodable = "\x00" in text
+                text_line = raw.decode("utf-8")
+                undecodable = "\x00" in text_line
             except UnicodeDecodeError:
-                text = raw.decode("utf-8", errors="replace")
+                text_line = raw.decode("utf-8", errors="replace")
                 undecodable = True
-            result: LineResult = parse_line(text, self.with_header)
+            result: LineResult = parse_line(text_line, self.with_header)
             line_no = int(line_numbers[i])
             if result.record is None:
                 if result.problem:
@@ -621,6 +291,44 @@ class NetfilterReader:
         table, time_warnings = self._assemble(columns, components, slow_rows)
         warnings.extend(time_warnings)
         return BlockResult(table, warnings, n_other, len(slow_idx))
+
+    def _addresses(self, text: pa.Array, plain: np.ndarray) -> tuple[pa.Array, np.ndarray]:
+        """Canonical address text: dotted quads the scanner found canonical stay as they are; other
+        text (IPv6, leading zeros, junk) is normalised once per distinct value in Python."""
+        if plain.all():
+            return text, np.ones(len(text), dtype=bool)
+        others = np.flatnonzero(~plain)
+        normalised, valid = self._normalise_ips(text.take(pa.array(others)))
+        merged = pc.replace_with_mask(text, pa.array(~plain), normalised)
+        ok = np.ones(len(text), dtype=bool)
+        ok[others] = valid
+        return merged, ok
+
+    def _split_middles(self, middles: pa.Array) -> tuple[pa.Array, pa.Array, np.ndarray]:
+        """Host and prefix per distinct host/prefix text. An uptime cut out by the scanner is
+        marked with NUL; a canonical uptime takes its place so the reference rules apply as on
+        the original text (and a line where they would not strip it goes to the slow path)."""
+        encoded = middles.dictionary_encode()
+        hosts, prefixes, good = [], [], []
+        for key in encoded.dictionary.to_pylist():
+            hit = self._middle_cache.get(key)
+            if hit is None:
+                if "\x00" in key:
+                    host, prefix = split_pre(key.replace("\x00", "[0.0]"), self.with_header)
+                    fine = "[0.0]" not in (host or "") and "[0.0]" not in (prefix or "")
+                else:
+                    host, prefix = split_pre(key, self.with_header)
+                    fine = True
+                hit = (host, prefix, fine)
+                if len(self._middle_cache) < 100_000:
+                    self._middle_cache[key] = hit
+            hosts.append(hit[0])
+            prefixes.append(hit[1])
+            good.append(hit[2])
+        indices = encoded.indices
+        ok = np.asarray(pa.array(good, type=pa.bool_()).take(indices).to_numpy(zero_copy_only=False))
+        return (pc.take(pa.array(hosts, type=pa.string()), indices),
+                pc.take(pa.array(prefixes, type=pa.string()), indices), ok)
 
     # -- time and assembly ----------------------------------------------------------------------
     def _assemble(self, columns: dict[str, pa.Array], comp: dict[str, np.ndarray],
@@ -652,9 +360,10 @@ class NetfilterReader:
         else:
             return RECORD_SCHEMA.empty_table(), []
         # file order, so the RFC 3164 year rollover sees lines in sequence
-        order = np.argsort(comp["line"], kind="stable")
-        comp = {k: v[order] for k, v in comp.items()}
-        body = body.take(pa.array(order))
+        if slow_rows:
+            order = np.argsort(comp["line"], kind="stable")
+            comp = {k: v[order] for k, v in comp.items()}
+            body = body.take(pa.array(order))
         ts_us, inferred, bad = self._times(comp)
         warnings = []
         if bad.any():
@@ -676,7 +385,6 @@ class NetfilterReader:
         return table, warnings
 
     def _times(self, comp: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        n = len(comp["line"])
         kind = comp["kind"]
         year = comp["year"].copy()
         bsd = (kind == 1) & (year == 0)
@@ -702,17 +410,6 @@ class NetfilterReader:
         ts_us = utc * 1_000_000 + comp["micro"]
         inferred = (kind == 1) | local
         return ts_us, inferred, bad
-
-
-def _plain_ipv4(text: str) -> bool:
-    """Dotted-quad text that needs no normalisation (no leading zeros, each part <= 255)."""
-    parts = text.split(".")
-    if len(parts) != 4:
-        return False
-    for part in parts:
-        if not part.isdigit() or len(part) > 3 or (len(part) > 1 and part[0] == "0") or int(part) > 255:
-            return False
-    return True
 
 
 def iter_line_blocks(handle, block_size: int = 16 << 20) -> Iterator[tuple[bytes, int, int]]:
