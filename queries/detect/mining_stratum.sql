@@ -6,7 +6,8 @@
 --   error null, XMRig result.status OK: accepted; an error or result false: rejected, with the error
 --   codes and messages); keepalives and hashrate reports are not shares. The coin is inferred from the
 --   algorithm and the wallet format when the evidence allows, otherwise "unknown" with the reason. The
---   pool is named from DNS answers or TLS SNI for its address when the capture has them.
+--   pool is named from DNS answers or TLS SNI for its address when the capture has them, and an agent
+--   step that named the pool (agent_actions) is listed in details.
 -- attack: T1496.001, T1571
 WITH m AS (
     SELECT *, lower(method) AS lm FROM jsonrpc_msgs
@@ -75,11 +76,21 @@ WITH m AS (
     FROM sessions s
 ), coin AS (
     SELECT s.*, n.pool_dns, n.pool_sni, n.url_wallet,
-           lower(coalesce(s.client_algo, s.pool_algo, '')) AS algo_text,
+           lower(coalesce(s.pool_algo, s.client_algo, '')) AS algo_text,
            coalesce(s.wallet, n.url_wallet, s.login, '') AS w,
            list_contains(s.methods, 'eth_submitLogin') OR list_contains(s.methods, 'eth_getWork')
                OR list_contains(s.methods, 'eth_submitWork') AS eth_dialect
     FROM sessions s LEFT JOIN names n ON n.uid = s.uid AND n.evidence_id = s.evidence_id
+), agent_cmd AS (
+    -- the agent step that named this pool (by address, or by the name DNS resolved to it)
+    SELECT c.uid, c.evidence_id,
+           list(DISTINCT 'trajectory ' || coalesce(a.trajectory_id, '?') || ' step ' || coalesce(a.step::VARCHAR, '?')
+                || coalesce(' (' || a.technique || ')', '')) AS refs
+    FROM coin c JOIN agent_actions a
+         ON a.category = 'mining'
+        AND (a.ip = c.resp_h OR (a.hostname IS NOT NULL AND c.pool_dns IS NOT NULL
+                                 AND list_contains(string_split(c.pool_dns, ', '), a.hostname)))
+    GROUP BY c.uid, c.evidence_id
 ), inferred AS (
     SELECT c.*,
         CASE
@@ -135,11 +146,13 @@ SELECT 'mining' AS kind,
        json_object('uid', i.uid, 'pool', i.resp_h || ':' || i.resp_p, 'pool_dns', i.pool_dns, 'pool_sni', i.pool_sni,
                    'transport', i.transport, 'methods', i.methods, 'login', i.login,
                    'wallet', coalesce(i.wallet, i.url_wallet),
-                   'worker', i.worker, 'agent', i.agent, 'algo', coalesce(i.client_algo, i.pool_algo),
+                   'worker', i.worker, 'agent', i.agent, 'algo', coalesce(i.pool_algo, i.client_algo),
+                   'client_algos', i.client_algo,
                    'coin', i.coin, 'coin_reason', i.coin_reason, 'jobs', i.jobs, 'keepalives', i.keepalives,
                    'shares_submitted', coalesce(sh.submitted, 0), 'shares_accepted', coalesce(sh.accepted, 0),
                    'shares_rejected', coalesce(sh.rejected, 0), 'shares_unanswered', coalesce(sh.unanswered, 0),
                    'rejection_reasons', sh.rejection_reasons, 'first_accepted', sh.first_accepted,
-                   'last_accepted', sh.last_accepted) AS details
+                   'last_accepted', sh.last_accepted, 'agent_commands', a.refs) AS details
 FROM inferred i
 LEFT JOIN shares sh ON sh.uid = i.uid AND sh.evidence_id = i.evidence_id
+LEFT JOIN agent_cmd a ON a.uid = i.uid AND a.evidence_id = i.evidence_id
