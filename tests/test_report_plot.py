@@ -32,9 +32,10 @@ def test_the_miners_gpus_jump_after_the_launching_step(case):
     assert facts["host"] == "gpu-node-03"  # the host with the critical findings, chosen by itself
     assert facts["pivot"] == "2026-02-17T03:14:20Z"
     assert facts["pivot_basis"] == "traj-000317 step 14 launched a miner"
-    assert facts["affected_gpus"] == [6, 7]
+    assert facts["affected_gpus"] == [6, 7]  # no GPU finding names them here: their utilisation jumped
     gpu6 = next(g for g in facts["gpus"] if g["gpu_index"] == 6)
     assert gpu6["mean_before"] < 5 and gpu6["mean_after"] > 95
+    assert gpu6["basis"].startswith("utilisation up ")
     training = [g for g in facts["gpus"] if g["gpu_index"] < 6]
     assert len(training) == 6 and all(abs(g["mean_after"] - g["mean_before"]) < 5 for g in training)
     # the window reaches back to the first flagged step (the probe at step 5) and on to the end of the sessions
@@ -85,3 +86,19 @@ def test_plot_command(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "GPUs that jumped after the pivot: 6, 7" in result.stdout
     assert png_size((tmp_path / "t.png").read_bytes()) == (1300, 680)
+
+
+def test_gpus_named_by_gpu_findings_are_the_affected_ones(tmp_path):
+    # The GPU detections say which GPUs the miner held; the figure takes their word over the jump.
+    with make_incident_case(tmp_path / "case.duckdb") as named:
+        named.con.execute("""
+            INSERT INTO findings (finding_id, detector, kind, severity, ts_start, ts_end, host, summary, details)
+            VALUES ('f-div7', 'detect/gpu_diversion', 'gpu_diversion', 'high', TIMESTAMPTZ '2026-02-17 03:14:30+00',
+                    TIMESTAMPTZ '2026-02-17 03:58:00+00', 'gpu-node-03', 'xmrig on GPU 7',
+                    '{"gpu_uuid": "GPU-00000007-0000-0000-0000-000000000003", "gpu_index": 7}')""")
+        figure = named.plot_timeline()
+    facts = figure.facts
+    assert facts["affected_gpus"] == [7]
+    assert next(g for g in facts["gpus"] if g["gpu_index"] == 7)["basis"] == "named by gpu_diversion"
+    assert facts["lanes"]["GPU diversion"] == 1
+    assert facts["pivot_basis"] == "traj-000317 step 14 launched a miner"

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import textwrap
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +36,7 @@ LANE_COLOURS = {"agent steps": "#b2182b", "tunnel": "#7b3294", "mining": "#d7191
                 "probe": "#2c7bb6", "firewall alerts": "#1a9641", "host alerts": "#8c510a",
                 "other findings": "#636363"}
 ZOOM_BEFORE = dt.timedelta(seconds=60)
+PIVOT_TOLERANCE = dt.timedelta(seconds=30)
 ZOOM_AFTER = dt.timedelta(minutes=3)
 SEVERITY_RANK = "CASE severity WHEN 'critical' THEN 3 WHEN 'high' THEN 2 WHEN 'medium' THEN 1 ELSE 0 END"
 
@@ -177,20 +179,48 @@ def _gather(con: duckdb.DuckDBPyConnection, host: str, start: dt.datetime, end: 
 
 
 def _pivot(data: dict[str, Any]) -> tuple[dt.datetime | None, str | None]:
-    """The moment the GPUs should change: the agent step that launched a miner (a flagged mining
-    step, or an agent_* mining finding), else the start of the first mining/diversion finding."""
-    mined = [(_as_utc(s[0]), 0, f"{s[1]} step {s[2]} launched a miner") for s in data["steps"]
+    """The moment the GPUs should change: the agent step that launched the miner, else the start
+    of the first mining or GPU-diversion finding.
+
+    The launching step is the flagged mining step closest to the first mining/diversion finding
+    among those no later than PIVOT_TOLERANCE after it (host clocks may run behind the trainer's),
+    so a step that only downloaded the miner minutes earlier is not taken for the launch. Without
+    such findings it is the first flagged mining step (or agent mining finding)."""
+    steps = [(_as_utc(s[0]), f"{s[1]} step {s[2]} launched a miner") for s in data["steps"]
              if s[3] and "mining" in s[3]]
-    mined += [(_as_utc(f[1]), 1, f"{f[0]} finding") for f in data["findings"]
-              if lane_of(f[0]) == "agent steps" and "min" in (f[0] or "")]
-    if mined:
-        ts, _, basis = min(mined)
-        return ts, basis
-    starts = [(_as_utc(f[1]), f"first {f[0]} finding") for f in data["findings"]
-              if lane_of(f[0]) in ("mining", "GPU diversion")]
-    if starts:
-        return min(starts)
+    if not steps:
+        steps = [(_as_utc(f[1]), f"{f[0]} finding") for f in data["findings"]
+                 if lane_of(f[0]) == "agent steps" and "min" in (f[0] or "")]
+    sessions = sorted((_as_utc(f[1]), f"first {f[0]} finding") for f in data["findings"]
+                      if lane_of(f[0]) in ("mining", "GPU diversion"))
+    if sessions and steps:
+        start = sessions[0][0]
+        before = [st for st in steps if st[0] <= start + PIVOT_TOLERANCE]
+        if before:
+            return min(before, key=lambda st: (abs((st[0] - start).total_seconds()), st[0], st[1]))
+    if steps:
+        return min(steps)
+    if sessions:
+        return sessions[0]
     return None, None
+
+
+def _gpus_named_by_findings(con: duckdb.DuckDBPyConnection, host: str, start: dt.datetime,
+                            end: dt.datetime) -> dict[str, list[str]]:
+    """GPUs that findings on the host name in their details (gpu_uuid, else gpu_index), with the
+    finding kinds: the GPU detections say which GPUs a miner held."""
+    rows = _fetch(con, """
+        SELECT coalesce(lower(json_extract_string(details, '$.gpu_uuid')),
+                        'index ' || json_extract_string(details, '$.gpu_index')) AS gpu, kind
+        FROM findings
+        WHERE host = ? AND details IS NOT NULL AND ts_start <= ? AND coalesce(ts_end, ts_start) >= ?
+          AND (json_extract_string(details, '$.gpu_uuid') IS NOT NULL
+               OR json_extract_string(details, '$.gpu_index') IS NOT NULL)
+        GROUP BY ALL ORDER BY gpu, kind""", [host, end, start])
+    named: dict[str, list[str]] = {}
+    for gpu, kind in rows:
+        named.setdefault(gpu, []).append(kind)
+    return named
 
 
 def _mean(values: list[float]) -> float | None:
@@ -208,7 +238,7 @@ def _draw_panel(ax_gpu: Any, ax_ev: Any, data: dict[str, Any], gpu_facts: list[d
         times = [mdates.date2num(t) for t in entry["ts"]]
         if fact["affected"]:
             ax_gpu.plot(times, entry["util"], color=palette[colour_index % len(palette)], linewidth=1.8,
-                        label=f"{fact['label']} (mean {fact['mean_before']}% before, {fact['mean_after']}% after)")
+                        label=f"{fact['label']}: mean {fact['mean_before']}% before, {fact['mean_after']}% after")
             colour_index += 1
         else:
             ax_gpu.plot(times, entry["util"], color="#9e9e9e", linewidth=0.7, alpha=0.8,
@@ -237,10 +267,12 @@ def _draw_panel(ax_gpu: Any, ax_ev: Any, data: dict[str, Any], gpu_facts: list[d
             marks = [mdates.date2num(f[0]) for f in lanes.get("agent steps", []) if w_start <= f[0] <= w_end]
             ax_ev.scatter(marks, [y] * len(marks), marker="D", s=36, color=LANE_COLOURS["agent steps"], zorder=4)
         if zoomed:
+            span = (w_end - w_start).total_seconds() or 1.0
             for i, s in enumerate(flagged[:12]):
+                late = (_as_utc(s[0]) - w_start).total_seconds() / span > 0.6
                 ax_ev.annotate(terminal_safe(f"#{s[2]} {s[3]}", max_len=32), (mdates.date2num(_as_utc(s[0])), y),
                                xytext=(0, 7 + 8 * (i % 4)), textcoords="offset points", fontsize=7,
-                               color=LANE_COLOURS["agent steps"], ha="left")
+                               color=LANE_COLOURS["agent steps"], ha="right" if late else "left")
     for lane, y in y_of.items():
         if lane == "agent steps":
             continue
@@ -310,16 +342,24 @@ def plot_timeline(con: duckdb.DuckDBPyConnection, host: str | None = None, start
     data = _gather(con, host, start_ts, end_ts, gpus)
     pivot, pivot_basis = _pivot(data)
 
+    named = _gpus_named_by_findings(con, host, start_ts, end_ts)
     gpu_facts = []
     for key, entry in data["series"].items():
         before = _mean([u for t, u in zip(entry["ts"], entry["util"]) if pivot and t < pivot])
         after = _mean([u for t, u in zip(entry["ts"], entry["util"]) if pivot and t >= pivot])
         jump = (after - before) if before is not None and after is not None else None
         label = f"GPU {entry['index']}" if entry["index"] is not None else terminal_safe(key, max_len=24)
+        kinds = named.get(key.lower()) or (named.get(f"index {entry['index']}") if entry["index"] is not None
+                                           else None)
+        if named:
+            affected, basis = bool(kinds), ("named by " + ", ".join(kinds)) if kinds else None
+        else:
+            affected = jump is not None and jump >= JUMP_POINTS
+            basis = f"utilisation up {round(jump, 1)} points after the pivot" if affected else None
         gpu_facts.append({"gpu": key, "gpu_index": entry["index"], "label": label,
                           "mean_before": None if before is None else round(before, 1),
                           "mean_after": None if after is None else round(after, 1),
-                          "affected": jump is not None and jump >= JUMP_POINTS})
+                          "affected": affected, "basis": basis})
 
     lanes: dict[str, list[tuple]] = {}
     for kind, f_start, f_end, severity, f_title in data["findings"]:
@@ -356,7 +396,12 @@ def plot_timeline(con: duckdb.DuckDBPyConnection, host: str | None = None, start
         for ax_g, ax_e, w_start, w_end, zoomed in panels:
             _draw_panel(ax_g, ax_e, data, gpu_facts, lanes, flagged_steps, y_of, pivot, pivot_basis,
                         w_start, w_end, zoomed, mdates)
-        ax_ev.set_yticks([y_of[lane] for lane in shown_lanes], labels=shown_lanes)
+        other_kinds = sorted({kind for _, _, kind in lanes.get("other findings", [])})
+        labels = {lane: lane for lane in shown_lanes}
+        if "other findings" in labels and len(other_kinds) <= 2:
+            labels["other findings"] = "\n".join(textwrap.fill(terminal_safe(k.replace("_", " "), max_len=40), 14)
+                                                  for k in other_kinds)
+        ax_ev.set_yticks([y_of[lane] for lane in shown_lanes], labels=[labels[lane] for lane in shown_lanes])
         ax_ev.set_ylim(0.3, len(shown_lanes) + 0.9)
         ax_gpu.set_ylabel("GPU utilisation %")
         ax_gpu.set_title(terminal_safe(title or f"{host}: GPU utilisation and incident events (UTC)", max_len=120),
