@@ -52,6 +52,11 @@ class TimelinePlot:
     def _repr_png_(self) -> bytes:  # shown inline by Jupyter
         return self.png
 
+    def __repr__(self) -> str:
+        facts = self.facts
+        return (f"TimelinePlot(host={facts.get('host')!r}, {facts.get('window_start')} to {facts.get('window_end')}, "
+                f"affected_gpus={facts.get('affected_gpus')}, {len(self.png)} PNG bytes)")
+
     def save(self, path: str) -> str:
         with open(path, "wb") as handle:
             handle.write(self.png)
