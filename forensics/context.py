@@ -181,14 +181,17 @@ class ParseContext:
         (a SQL SELECT or anything :meth:`insert` takes). At most 1000 rows per reason are kept
         in detail; the rest are counted in one summary row per reason."""
         view = f"_warn_src_{uuid.uuid4().hex[:12]}"
+        source = view
+        args: list[Any] | None = None
         if isinstance(data, str):
-            relation = self.con.sql(data, params=params) if params else self.con.sql(data)
+            # a subquery, not a view: the SQL may read Arrow data registered in this session
+            source = f"({data}) AS _w"
+            args = params
         elif isinstance(data, duckdb.DuckDBPyRelation):
-            relation = data
+            data.create_view(view, replace=True)
         else:
             self.con.register(view + "_in", data)
-            relation = self.con.sql(f"SELECT * FROM {view}_in")
-        relation.create_view(view, replace=True)
+            self.con.sql(f"SELECT * FROM {view}_in").create_view(view, replace=True)
         try:
             total = self.con.execute(
                 f"""
@@ -197,7 +200,7 @@ class ParseContext:
                            left(replace(excerpt::VARCHAR, chr(0), '\\x00'), {EXCERPT_LIMIT}) AS excerpt,
                            row_number() OVER (PARTITION BY reason ORDER BY locator) AS n,
                            count(*) OVER (PARTITION BY reason) AS total
-                    FROM {view}
+                    FROM {source}
                 )
                 INSERT INTO parse_warnings BY NAME
                 SELECT {int(self.evidence_id)} AS evidence_id, locator, reason, excerpt,
@@ -208,9 +211,9 @@ class ParseContext:
                        reason || ' (' || (total - {WARNINGS_PER_REASON}) || ' more not listed)', NULL,
                        '{self.parser_name}'
                 FROM w WHERE n = 1 AND total > {WARNINGS_PER_REASON}
-                """
+                """, args or []
             ).fetchone()[0]
-            counted = self.con.execute(f"SELECT count(*) FROM {view}").fetchone()[0]
+            counted = self.con.execute(f"SELECT count(*) FROM {source}", args or []).fetchone()[0]
         finally:
             self.con.execute(f"DROP VIEW IF EXISTS {view}")
             try:

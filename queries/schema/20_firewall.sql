@@ -61,6 +61,9 @@ SELECT ts, host, src_ip, src_port, dst_ip, dst_port, proto, direction,
        'net_events' AS tbl, evidence_id, locator
 FROM net_events
 WHERE action IS DISTINCT FROM 'alert'
+  -- connection records that are also in flows are counted there, with their conn_state
+  AND NOT (source_format = 'zeek_conn'
+           OR (source_format = 'suricata_eve' AND json_extract_string(extra, '$.event_type') = 'flow'))
 UNION ALL
 SELECT ts, host, orig_h, orig_p, resp_h, resp_p, lower(proto), net_direction(orig_h, resp_h),
        CASE WHEN conn_state IN ('S0', 'REJ') THEN 'failed'
@@ -71,3 +74,8 @@ SELECT ts, host, orig_h, orig_p, resp_h, resp_p, lower(proto), net_direction(ori
        NULL, conn_state, NULL, service, source_format,
        'flows', evidence_id, locator
 FROM flows;
+
+-- Inventory roles of hosts (gpu-node, monitoring, service ...), and of the addresses they own.
+CREATE OR REPLACE VIEW host_roles AS
+SELECT value AS host, json_extract_string(attributes, '$.role') AS role
+FROM entities WHERE kind = 'host';
