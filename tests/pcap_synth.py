@@ -72,6 +72,23 @@ class Capture:
         return path
 
 
+    def write_pcapng(self, path: str | os.PathLike[str]) -> Path:
+        """The same frames as pcapng: a section header, one interface, enhanced packet blocks."""
+        def block(btype: int, body: bytes) -> bytes:
+            body += b"\x00" * (-len(body) % 4)
+            length = 12 + len(body)
+            return struct.pack("<II", btype, length) + body + struct.pack("<I", length)
+
+        out = [block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1)),
+               block(1, struct.pack("<HHI", self.linktype, 0, 262144))]
+        for ts, data in sorted(self.frames, key=lambda f: f[0]):
+            micros = int(round(ts * 1_000_000))
+            out.append(block(6, struct.pack("<IIIII", 0, micros >> 32, micros & 0xFFFFFFFF, len(data), len(data)) + data))
+        path = Path(path)
+        path.write_bytes(b"".join(out))
+        return path
+
+
 class TcpConversation:
     """One TCP connection between a client (the SYN sender) and a server."""
 

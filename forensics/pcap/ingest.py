@@ -19,6 +19,7 @@ from forensics.context import ParseContext, sql_string
 
 from . import staging
 from .jsonrpc import frame_messages, message_fields, unescape_tshark
+from .salvage import salvage
 from .ssh import read_sides, session_row
 from .streams import reassemble
 from .tshark import (DEFAULT_CHUNK_PACKETS, DEFAULT_SPLIT_BYTES, Chunk, clean_stderr, find_tools,
@@ -26,6 +27,7 @@ from .tshark import (DEFAULT_CHUNK_PACKETS, DEFAULT_SPLIT_BYTES, Chunk, clean_st
 
 KEEP_SSH_BYTES = 32 * 1024  # per side: banner plus clear-text key exchange
 MAX_LINE = 64 << 20  # one TSV line (a frame) may carry a large reassembled HTTP body
+MAX_SALVAGES = 20  # damaged places a capture may have before we stop reading on
 
 
 def _int_option(ctx: ParseContext, name: str, default: int) -> int:
@@ -48,6 +50,8 @@ class CaptureIngest:
         self.scratch = Path(str(ctx.scratch_path("-pcap")))
         self.n_chunks = 0
         self.frames_read = 0
+        self.last_frame = 0  # the highest frame number loaded so far
+        self.damaged = False
         rows = self.con.execute("SELECT sha256 FROM evidence WHERE evidence_id = ?", [ctx.evidence_id]).fetchall()
         row = rows[0] if rows else None
         self.evidence_key = (row[0] if row and row[0] else f"{ctx.evidence_id}")[:32]
@@ -59,9 +63,8 @@ class CaptureIngest:
         try:
             for sql in staging.create_sql(self.p):
                 self.con.execute(sql)
-            chunks = self._chunks()
-            self.n_chunks = len(chunks)
-            self._pipeline(chunks)
+            self._pipeline(self._chunks(self.ctx.local_path))
+            self._read_past_damage()
             self._finish()
         finally:
             for sql in staging.drop_sql(self.p, max(self.n_chunks, 1)):
@@ -76,16 +79,39 @@ class CaptureIngest:
                     pass
             shutil.rmtree(self.scratch, ignore_errors=True)
 
-    def _chunks(self) -> list[Chunk]:
-        path = self.ctx.local_path
+    def _chunks(self, path: Path, temporary: bool = False) -> list[Chunk]:
+        """The capture as chunks numbered on from those already read (a salvaged remainder
+        continues the numbering of chunks and frames)."""
         split_bytes = _int_option(self.ctx, "pcap_split_bytes", DEFAULT_SPLIT_BYTES)
         chunk_packets = _int_option(self.ctx, "pcap_chunk_packets", DEFAULT_CHUNK_PACKETS)
+        index, frames = self.n_chunks, self.last_frame
         if path.stat().st_size <= split_bytes:
-            return [Chunk(path, 0, 0, False)]
-        chunks, problems = split_capture(self.tools, path, chunk_packets, self.scratch / "chunks")
-        for problem in problems:
-            self.ctx.warn(None, f"editcap: {problem}")
+            chunks = [Chunk(path, index, frames, temporary)]
+        else:
+            parts, problems = split_capture(self.tools, path, chunk_packets, self.scratch / f"chunks{index}")
+            if problems:
+                self.damaged = True
+                self.ctx.warn(f"frame:{frames + 1}", "editcap: " + " ".join(problems))
+            chunks = [Chunk(c.path, index + c.index, frames + c.frame_offset, c.temporary) for c in parts]
+        self.n_chunks += len(chunks)
         return chunks
+
+    def _read_past_damage(self) -> None:
+        """tshark stops at a damaged record; read on from the next valid one."""
+        source = self.ctx.local_path
+        for attempt in range(MAX_SALVAGES):
+            if not self.damaged:
+                return
+            self.damaged = False
+            found = salvage(source, self.scratch / f"salvaged{attempt}{source.suffix or '.pcap'}")
+            if found is None:
+                return
+            self.ctx.warn(f"frame:{self.last_frame + 1}",
+                          f"damaged capture: bytes {found.damaged_at}-{found.resumed_at - 1} skipped, reading resumed "
+                          f"at byte offset {found.resumed_at}; frames from there on are numbered from "
+                          f"{self.last_frame + 1} (frames inside the damaged bytes are not counted)")
+            self._pipeline(self._chunks(found.path, temporary=True))
+            source = found.path
 
     def _start_tshark(self, chunk: Chunk) -> tuple[subprocess.Popen, Path, Path]:
         tsv = self.scratch / f"chunk{chunk.index}.tsv"
@@ -124,9 +150,16 @@ class CaptureIngest:
         frames, last = con.execute(f"SELECT count(*), max(TRY_CAST(frame AS BIGINT)) FROM {p}_raw").fetchall()[0]
         last_frame = chunk.frame_offset + (last or 0)
         self.frames_read += frames
-        for line in clean_stderr(stderr):
-            self.ctx.warn(f"frame:{last_frame + 1}", f"tshark: {line}")
-        if returncode not in (0, None) and not clean_stderr(stderr):
+        self.last_frame = max(self.last_frame, last_frame)
+        complaint = " ".join(clean_stderr(stderr))
+        if complaint:
+            # e.g. "appears to have been cut short in the middle of a packet", "appears to be
+            # damaged or corrupt. (pcapng: ...)", "network type 65000 unknown or unsupported"
+            self.ctx.warn(f"frame:{last_frame + 1}", f"tshark: {complaint}")
+            if "damaged or corrupt" in complaint or "cut short" in complaint:
+                # a record whose length runs past the end can be a damaged length mid-file too
+                self.damaged = True
+        elif returncode not in (0, None):
             self.ctx.warn(f"frame:{last_frame + 1}", f"tshark exited with status {returncode}")
         self.ctx.warn_many(f"""
             SELECT 'frame:' || (TRY_CAST(split_part(csv_line, chr(9), 1) AS BIGINT) + {chunk.frame_offset}) AS locator,

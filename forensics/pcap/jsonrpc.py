@@ -216,7 +216,17 @@ def message_fields(value: Any) -> Iterator[dict]:
         row["wallet"], row["worker"] = split_login(row["login"])
     if row["error_code"] is not None and not (-2**31 <= row["error_code"] < 2**31):
         row["error_code"] = None
-    yield row
+    yield {key: _clean(value) if isinstance(value, str) else value for key, value in row.items()}
+
+
+def _clean(text: str) -> str:
+    """Bytes that were not UTF-8 (kept as surrogates while framing, so offsets stay exact)
+    become U+FFFD, as tshark renders them."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def unescape_tshark(text: str) -> str:

@@ -189,7 +189,16 @@ _NOISE = re.compile(r"^(Running as user|.*This could be dangerous)", re.I)
 
 
 def clean_stderr(text: str) -> list[str]:
-    return [line.strip() for line in text.splitlines() if line.strip() and not _NOISE.match(line.strip())]
+    """tshark's complaints without the root warning, its own prefix, or our temporary file names."""
+    lines = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or _NOISE.match(line):
+            continue
+        line = re.sub(r"^(tshark|editcap): ", "", line)
+        line = re.sub(r'The file "[^"]*"', "The capture", line)
+        lines.append(line)
+    return lines
 
 
 def split_capture(tools: Tools, capture: Path, chunk_packets: int, scratch: Path) -> tuple[list[Chunk], list[str]]:
