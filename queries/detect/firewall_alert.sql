@@ -4,7 +4,8 @@
 --   of one label and connection form one finding that keeps the source's wording (Chinese text
 --   included) in its summary and details. Alerts about traffic from the cluster are kind
 --   firewall_alert (the host is where it came from); alerts about traffic from outside are kind
---   inbound_alert (the host is the target, nothing inside caused them).
+--   inbound_alert (the host is the target, nothing inside caused them). The finding starts when
+--   the firewall first logged the alert; details.session_start is when the session began.
 -- param max_refs: 200  -- evidence references kept per finding
 -- attack: T1496.001, T1110, T1071
 
@@ -14,13 +15,16 @@ WITH alerts AS (
            json_extract_string(n.extra, '$.ips_rule_name') AS ips_rule_name,
            json_extract_string(n.extra, '$.ips_rule_name_en') AS ips_rule_name_en,
            json_extract_string(n.extra, '$.signature') AS signature,
-           TRY_CAST(json_extract_string(n.extra, '$.alert_severity') AS INTEGER) AS ids_severity
+           TRY_CAST(json_extract_string(n.extra, '$.alert_severity') AS INTEGER) AS ids_severity,
+           -- when the firewall logged it (the record's ts is the session start)
+           coalesce(to_timestamp(TRY_CAST(json_extract_string(n.extra, '$.log_time') AS BIGINT)), n.ts) AS logged
     FROM net_events n
     WHERE n.action = 'alert' OR (n.label IS NOT NULL AND n.source_format <> 'suricata_eve')
 ),
 grouped AS (
     SELECT host, src, dst_ip, dst_port, proto, source_format, label, direction,
-           min(ts) AS ts_start, max(coalesce(ts_end, ts)) AS ts_end, count(*) AS records,
+           min(logged) AS ts_start, max(coalesce(ts_end, logged)) AS ts_end, min(ts) AS session_start,
+           count(*) AS records,
            count(*) FILTER (WHERE action = 'deny') AS blocked,
            count(*) FILTER (WHERE action = 'alert') AS alerted,
            list(DISTINCT attack_type_name) FILTER (WHERE attack_type_name IS NOT NULL) AS attack_type_names,
@@ -70,6 +74,7 @@ SELECT CASE WHEN direction IN ('inbound', 'external') THEN 'inbound_alert' ELSE 
        json_object('source_format', source_format, 'label', label, 'attack_type_name', attack_type_names,
                    'ips_rule_name', ips_rule_names, 'ips_rule_name_en', ips_rule_names_en, 'rules', rules,
                    'records', records, 'blocked', blocked, 'alerted', alerted, 'direction', direction,
-                   'bytes_out', bytes_out, 'bytes_in', bytes_in, 'ids_severity', ids_severity) AS details
+                   'bytes_out', bytes_out, 'bytes_in', bytes_in, 'ids_severity', ids_severity,
+                   'session_start', session_start) AS details
 FROM labelled
 ORDER BY ts_start, host
