@@ -13,8 +13,8 @@ packets:
 * ``dns``, ``tls``, ``http`` messages as tshark dissected them.
 
 After the last chunk, :data:`STITCH` joins pieces across chunks into connections (a later piece
-continues an earlier one of the same 5-tuple unless it starts with a SYN, or for UDP/ICMP after
-more than 60 s of silence) and derives Zeek's ``conn_state`` and ``history``.
+continues the last one of the same 5-tuple in an earlier chunk unless it starts with a SYN, or for
+UDP/ICMP after more than 60 s of silence) and derives Zeek's ``conn_state`` and ``history``.
 """
 
 from __future__ import annotations
@@ -194,15 +194,6 @@ WITH s AS (
     FROM k
 )
 SELECT *,
-    -- packets after the connection closed (both FINs seen, or a RST) do not lengthen it: Zeek's
-    -- duration ends at the closing packet
-    frame > least(min(CASE WHEN is_rst THEN frame END) OVER (PARTITION BY part),
-                  CASE WHEN min(CASE WHEN is_fin AND from_lo THEN frame END) OVER (PARTITION BY part) IS NOT NULL
-                        AND min(CASE WHEN is_fin AND NOT from_lo THEN frame END) OVER (PARTITION BY part) IS NOT NULL
-                       THEN greatest(min(CASE WHEN is_fin AND from_lo THEN frame END) OVER (PARTITION BY part),
-                                     min(CASE WHEN is_fin AND NOT from_lo THEN frame END) OVER (PARTITION BY part))
-                  END)
-        AS after_close,
     -- sequence numbers relative to the side's first packet in this piece (signed, mod 2^32)
     CASE WHEN proto = 'tcp' THEN
         ((seq - first_value(seq) OVER (PARTITION BY part, from_lo ORDER BY frame) + 2147483648) % 4294967296
@@ -244,7 +235,9 @@ INSERT INTO {p}_parts
 SELECT {chunk} AS chunk, part, any_value(proto) AS proto, any_value(lo_h) AS lo_h, any_value(lo_p) AS lo_p,
        any_value(hi_h) AS hi_h, any_value(hi_p) AS hi_p, bool_or(is_outer) AS is_outer,
        min(frame) AS first_frame, max(frame) AS last_frame, min(ts) AS first_ts,
-       coalesce(max(ts) FILTER (WHERE NOT coalesce(after_close, false)), max(ts)) AS last_ts,
+       max(ts) AS last_ts,
+       min(ts) FILTER (WHERE from_lo AND is_fin) AS lo_fin_ts, min(ts) FILTER (WHERE NOT from_lo AND is_fin) AS hi_fin_ts,
+       min(ts) FILTER (WHERE is_rst) AS rst_ts,
        arg_min(from_lo, frame) AS first_from_lo, arg_min(is_syn, frame) AS first_is_syn,
        arg_min(is_synack, frame) AS first_is_synack, arg_min(dns_reply, frame) AS first_is_dns_reply,
        arg_min(src_likely_server, frame) AS first_src_likely_server,
@@ -266,7 +259,7 @@ _HTTP_STARTS = ("474554", "504f5354", "485454502f", "505554", "48454144", "434f4
 
 def stream_packets_sql(p: str, chunk: int, keep_bytes: int) -> str:
     """Packets of candidate TCP streams: SSH (a banner, or a piece that continues an SSH stream
-    of the previous chunk) and JSON-RPC. SSH streams keep payload for their first ``keep_bytes``
+    of an earlier chunk) and JSON-RPC. SSH streams keep payload for their first ``keep_bytes``
     per side (banner and key exchange); JSON-RPC streams keep all of it."""
     json_test = " OR ".join(f"contains(payload, '{m}')" for m in _JSON_MARKERS)
     http_test = " OR ".join(f"starts_with(payload, '{m}')" for m in _HTTP_STARTS)
@@ -278,15 +271,15 @@ WITH c AS (
         bool_or(starts_with(ltrim(payload, '20090a0d'), '7b') OR {json_test}) OVER (PARTITION BY part) AS has_json,
         bool_or({http_test}) OVER (PARTITION BY part) AS has_http,
         min(frame) OVER (PARTITION BY proto, lo_h, lo_p, hi_h, hi_p) = min(frame) OVER (PARTITION BY part)
-            AS first_piece_in_chunk
+            AND NOT arg_min(is_syn, frame) OVER (PARTITION BY part) AS first_piece_in_chunk
     FROM {p}_ps WHERE proto = 'tcp' AND NOT is_outer
 ), k AS (
     SELECT c.*,
         has_banner OR (first_piece_in_chunk AND EXISTS (
-            SELECT 1 FROM {p}_carry y WHERE y.kind = 'ssh' AND y.chunk = {chunk} - 1
+            SELECT 1 FROM {p}_carry y WHERE y.kind = 'ssh' AND y.chunk < {chunk}
               AND y.lo_h = c.lo_h AND y.lo_p = c.lo_p AND y.hi_h = c.hi_h AND y.hi_p = c.hi_p)) AS is_ssh,
         (has_json AND NOT has_http) OR (first_piece_in_chunk AND EXISTS (
-            SELECT 1 FROM {p}_carry y WHERE y.kind = 'json' AND y.chunk = {chunk} - 1
+            SELECT 1 FROM {p}_carry y WHERE y.kind = 'json' AND y.chunk < {chunk}
               AND y.lo_h = c.lo_h AND y.lo_p = c.lo_p AND y.hi_h = c.hi_h AND y.hi_p = c.hi_p)) AS is_json
     FROM c
 )
@@ -366,7 +359,7 @@ def create_sql(p: str) -> list[str]:
     return [
         f"""CREATE TEMP TABLE {p}_parts (chunk INTEGER, part VARCHAR, proto VARCHAR, lo_h VARCHAR, lo_p INTEGER,
             hi_h VARCHAR, hi_p INTEGER, is_outer BOOLEAN, first_frame BIGINT, last_frame BIGINT,
-            first_ts DOUBLE, last_ts DOUBLE, first_from_lo BOOLEAN, first_is_syn BOOLEAN,
+            first_ts DOUBLE, last_ts DOUBLE, lo_fin_ts DOUBLE, hi_fin_ts DOUBLE, rst_ts DOUBLE, first_from_lo BOOLEAN, first_is_syn BOOLEAN,
             first_is_synack BOOLEAN, first_is_dns_reply BOOLEAN, first_src_likely_server BOOLEAN, first_dst_likely_server BOOLEAN,
             app VARCHAR, {", ".join(side_cols)}, {", ".join(letters)})""",
         f"""CREATE TEMP TABLE {p}_spk (chunk INTEGER, part VARCHAR, frame BIGINT, ts DOUBLE, from_lo BOOLEAN,
@@ -414,7 +407,7 @@ WITH o AS (
            lag(last_ts) OVER w AS prev_last_ts
     FROM o WINDOW w AS (PARTITION BY {tuple_cols} ORDER BY first_frame)
 ), m AS (
-    SELECT *, CASE WHEN prev_chunk = chunk - 1 AND prev_was_last AND rn = 1
+    SELECT *, CASE WHEN prev_chunk < chunk AND prev_was_last AND rn = 1
                     AND CASE WHEN proto = 'tcp' THEN NOT first_is_syn
                              WHEN proto = 'udp' AND (lo_p IN (53, 137, 5353) OR hi_p IN (53, 137, 5353))
                              THEN first_ts - prev_last_ts <= 10
@@ -451,7 +444,12 @@ CREATE OR REPLACE TEMP TABLE {p}_merged AS
 SELECT uid, any_value(proto) AS proto, any_value(lo_h) AS lo_h, any_value(lo_p) AS lo_p,
        any_value(hi_h) AS hi_h, any_value(hi_p) AS hi_p, bool_or(is_outer) AS is_outer,
        min(first_frame) AS first_frame, max(last_frame) AS last_frame, min(first_ts) AS first_ts,
-       max(last_ts) AS last_ts, arg_min(first_from_lo, first_frame) AS first_from_lo,
+       -- packets after the connection closed (both FINs seen, or a RST) do not lengthen it: Zeek's
+       -- duration ends at the closing packet
+       least(max(last_ts), min(rst_ts),
+             CASE WHEN min(lo_fin_ts) IS NOT NULL AND min(hi_fin_ts) IS NOT NULL
+                  THEN greatest(min(lo_fin_ts), min(hi_fin_ts)) END) AS last_ts,
+       arg_min(first_from_lo, first_frame) AS first_from_lo,
        arg_min(first_is_syn, first_frame) AS first_is_syn, arg_min(first_is_synack, first_frame) AS first_is_synack,
        arg_min(first_is_dns_reply, first_frame) AS first_is_dns_reply,
        arg_min(first_src_likely_server, first_frame) AS first_src_likely_server,
