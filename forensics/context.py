@@ -191,7 +191,7 @@ class ParseContext:
             data.create_view(view, replace=True)
         else:
             self.con.register(view + "_in", data)
-            self.con.sql(f"SELECT * FROM {view}_in").create_view(view, replace=True)
+            source = view + "_in"
         try:
             total = self.con.execute(
                 f"""

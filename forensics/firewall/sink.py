@@ -96,7 +96,7 @@ class NetEventWriter:
             "CREATE OR REPLACE TEMP TABLE _fw_host_leases AS SELECT ip, host, valid_from, valid_to "
             "FROM host_addresses WHERE host IS NOT NULL AND ip IS NOT NULL "
             "AND (valid_from IS NOT NULL OR valid_to IS NOT NULL)")
-        return int(con.execute("SELECT count(*) FROM _fw_host_leases").fetchone()[0])
+        return int(con.execute("SELECT count(*) FROM _fw_host_leases").fetchall()[0][0])
 
     def deduplicate(self) -> int:
         """Fold rows of this evidence that repeat a row of another file of the same family."""
@@ -109,7 +109,7 @@ class NetEventWriter:
             f"SELECT count(*) FROM (SELECT 1 FROM net_events WHERE evidence_id <> {eid} "
             f"AND source_format IN ({family}) AND host IN "
             f"(SELECT DISTINCT host FROM net_events WHERE evidence_id = {eid}) LIMIT 1)"
-        ).fetchone()[0]
+        ).fetchall()[0][0]
         if not others:
             return 0
         table = f"_fw_dups_{uuid.uuid4().hex[:8]}"
@@ -132,7 +132,7 @@ class NetEventWriter:
              AND abs(epoch(t.ts) - epoch(m.ts)) <= {DUPLICATE_WINDOW_S}
         """)
         try:
-            moved = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+            moved = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
             if moved:
                 con.execute(f"""
                     INSERT INTO net_event_duplicates BY NAME

@@ -1,0 +1,137 @@
+"""AWS VPC Flow Logs as text (S3 ``.log.gz`` objects, CloudWatch exports), and Alibaba VPC flow
+logs written the same way: space-separated fields, ``-`` where a field does not apply.
+
+The default (v2) format has 14 fields; custom formats (v3-v8 fields: vpc/subnet/instance ids,
+``tcp-flags``, ``pkt-srcaddr``, ``flow-direction``, ECS task fields, ``reject-reason`` ...) take
+their column order from the header line S3 objects start with, and a header may appear again
+before any record (files concatenated). Header-less records are read by the documented order
+when they have 14, 21, 25, 29, 39 or 40 fields. The version column does not give the order (AWS
+says so), so it is never used for that. Mapping to ``net_events``: see
+:mod:`forensics.firewall.flowlog`.
+"""
+
+from __future__ import annotations
+
+import re
+
+from forensics.context import ParseContext
+from forensics.firewall.flowlog import AWS_ORDER, KNOWN_FIELDS, KNOWN_WIDTHS, canonical, record_select
+from forensics.firewall.jsonlines import TEXT, iter_line_tables
+from forensics.firewall.sink import NetEventWriter
+from forensics.registry import Parser, Sniff, register
+
+NAME = "aws_vpcflow"
+EPOCH = re.compile(r"^\d{9,11}$")
+
+
+def _is_header(tokens: list[str]) -> bool:
+    return sum(canonical(t) in KNOWN_FIELDS for t in tokens) >= max(3, len(tokens) // 2)
+
+
+def _looks_like_record(tokens: list[str]) -> bool:
+    if len(tokens) not in KNOWN_WIDTHS or not tokens[0].isdigit():
+        return False
+    return bool(EPOCH.match(tokens[10]) and EPOCH.match(tokens[11])) and tokens[12] in ("ACCEPT", "REJECT", "-") \
+        and tokens[13] in ("OK", "NODATA", "SKIPDATA")
+
+
+def sniff(s: Sniff) -> float:
+    lines = s.first_nonblank_lines[:20]
+    if not lines:
+        return 0.0
+    first = lines[0].split()
+    if _is_header(first) and {"srcaddr", "dstaddr"} <= {canonical(t) for t in first}:
+        return 0.95
+    records = sum(_looks_like_record(line.split()) for line in lines)
+    if records and records * 2 >= len(lines):
+        return 0.9
+    return 0.0
+
+
+def parse(ctx: ParseContext) -> None:
+    writer = NetEventWriter(ctx, NAME, family=(NAME,))
+    con = ctx.con
+    header: list[str] | None = None
+    with ctx.open() as handle:
+        for table, nread in iter_line_tables(handle):
+            con.register("_vpc_lines", table)
+            try:
+                con.execute(f"CREATE OR REPLACE TEMP TABLE _vpc_block AS SELECT line, trim({TEXT}) AS t FROM _vpc_lines")
+            finally:
+                con.unregister("_vpc_lines")
+            heads = con.execute("SELECT line, t FROM _vpc_block WHERE regexp_matches(t, '^[A-Za-z$]') "
+                                "ORDER BY line").fetchall()
+            first = con.execute("SELECT min(line), max(line) FROM _vpc_block").fetchall()[0]
+            if first[0] is None:
+                continue
+            # segments of lines read under one header (or none)
+            bounds: list[tuple[int, int, list[str] | None]] = []
+            start, current = first[0], header
+            for line, text in heads:
+                tokens = text.split()
+                if not _is_header(tokens):
+                    ctx.warn(f"line:{line}", "not a flow-log record or header", text)
+                    if line > start:
+                        bounds.append((start, line, current))
+                    start = line + 1
+                    continue
+                if line > start:
+                    bounds.append((start, line, current))
+                current = [canonical(t) for t in tokens]
+                start = line + 1
+            bounds.append((start, first[1] + 1, current))
+            header = current
+            for lo, hi, fields in bounds:
+                if hi <= lo:
+                    continue
+                _load_segment(ctx, writer, lo, hi, fields)
+            ctx.advance(nread)
+    con.execute("DROP TABLE IF EXISTS _vpc_block")
+    lost = con.execute("SELECT count(*) FROM net_events WHERE evidence_id = ? AND label = 'SKIPDATA'",
+                       [ctx.evidence_id]).fetchall()[0][0]
+    if lost:
+        ctx.warn(None, f"{lost} SKIPDATA record(s): the flow log lost records in those windows "
+                 "(missing flows there are not evidence of no traffic)")
+    writer.deduplicate()
+
+
+def _load_segment(ctx: ParseContext, writer: NetEventWriter, lo: int, hi: int, fields: list[str] | None) -> None:
+    con = ctx.con
+    if fields is None:
+        order = AWS_ORDER
+        width_check = f"len(f) NOT IN ({', '.join(str(w) for w in KNOWN_WIDTHS)})"
+        width_reason = "'record with ' || len(f) || ' fields and no header line to name them'"
+    else:
+        order = tuple(fields)
+        width_check = f"len(f) <> {len(fields)}"
+        width_reason = f"'record with ' || len(f) || ' fields, the header has {len(fields)}'"
+    columns = {}
+    for i, name in enumerate(order, start=1):
+        if name not in columns:
+            columns[name] = f"nullif(f[{i}], '-')"
+    select = record_select(columns, "'line:' || line", "t",
+                           pre_problem=f"CASE WHEN {width_check} THEN {width_reason} END")
+    staged = con.sql(f"""
+        WITH r AS (SELECT line, t, string_split(t, ' ') AS f FROM _vpc_block WHERE line >= {lo} AND line < {hi}
+                   AND NOT regexp_matches(t, '^[A-Za-z$]'))
+        {select.replace('WITH typed AS', ', typed AS', 1)}
+    """).to_arrow_table()
+    con.register("_vpc_staged", staged)
+    try:
+        ctx.warn_many("SELECT locator, problem AS reason, text AS excerpt FROM _vpc_staged WHERE problem IS NOT NULL")
+        good = con.sql("SELECT * EXCLUDE (problem, text) FROM _vpc_staged WHERE problem IS NULL").to_arrow_table()
+    finally:
+        con.unregister("_vpc_staged")
+    if good.num_rows:
+        writer.insert(good, host_from_addresses=True)
+
+
+register(Parser(
+    name=NAME,
+    description="AWS VPC Flow Logs text (default v2 and custom v3-v8 formats, header lines) and Alibaba VPC flow logs as text",
+    tables=("net_events",),
+    sniff=sniff,
+    parse=parse,
+    version="1",
+    extensions=(".log", ".log.gz"),
+))
