@@ -96,27 +96,37 @@ SECRET_PATH = re.compile(
     r"wandb/settings|\.netrc)")
 SECRET_VAR = re.compile(r"(KEY|TOKEN|SECRET|PASSW(OR)?D|CREDENTIAL|AWS_|ACCESS_KEY|API_KEY|HF_TOKEN|OPENAI)", re.I)
 
-# Everything the analysis can flag starts from one of these words (or an address, URL, wallet or a
-# lone `&`): candidates are filtered with this pattern in SQL (RE2: no look-arounds) before any
-# text reaches the parser. Every rule below must be reachable through it; tests check the corpus.
+# Everything the analysis can flag starts from one of these words (or an address, URL, wallet, a
+# lone `&`, a secret's path, an environment dump, a grep for secrets): candidates are filtered with
+# this pattern in SQL (RE2: no look-arounds) before any text reaches the parser. Every rule below
+# must be reachable through it; tests check the corpus, the fixtures and the sample incident.
+# Kept tight on purpose: `python -c`, `sed -e`, `git fetch`, `docker exec` or a `metadata.json`
+# are everyday commands, and a payload they carry is caught by its own words (ssh, curl, socket...).
 _CANDIDATE_WORDS = sorted(
     MINER_BINARIES | TUNNEL_TOOLS | SCANNERS | MONITOR_PROCESSES | DETACH_WRAPPERS | {
         "ssh", "autossh", "sshpass", "socat", "ncat", "nc", "netcat", "telnet", "curl", "wget", "aria2c",
         "scp", "rsync", "sftp", "tftp", "base64", "xxd", "eval", "crontab", "cron", "systemctl", "service",
         "screen", "tmux", "history", "histfile", "histsize", "iptables", "ip6tables", "nft", "ufw",
         "setenforce", "nvidia-smi", "ifconfig", "arp", "netstat", "lsof", "route", "whoami", "uname",
-        "printenv", "env", "stratum", "donate-level", "--cuda", "--cuda-devices", "--opencl", "--coin",
+        "stratum", "donate-level", "--cuda", "--cuda-devices", "--opencl", "--coin",
         "--algo", "--wallet", "--pool", "monero", "ping", "authorized_keys", ".bashrc", ".profile",
         ".bash_profile", ".zshrc", "rc.local", "shadow", "id_rsa", "id_ed25519", "id_ecdsa", ".ssh",
-        ".aws", "credentials", ".netrc", ".git-credentials", ".kube", "environ", "token", "secret",
-        "var/log", "_history", "docker", "kubectl", "dig", "nslookup", "traceroute", "chattr",
+        "var/log", "_history", "dig", "nslookup", "traceroute", "chattr",
         "useradd", "usermod", "adduser", "disown", "hosts", "resolv.conf", "/proc/net", ".service",
-        "systemd", "init.d", "metadata", "-c", "-e", "exec", "fetch", "axel",
-    })
+        "systemd", "init.d", "exec", "axel",
+        # Python, Perl, Ruby and PHP reverse shells (their -c / -e payloads)
+        "socket", "tcpsocket", "fsockopen", "dup2", "pty",
+    } | {h for h in METADATA_HOSTS if not h[0].isdigit()})
 CANDIDATE_PATTERN = (
     r"(?i)(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}|://|/dev/(tcp|udp)/|(^|[^&>|])&([^&>]|$)|"
     r"[48][1-9A-HJ-NP-Za-km-z]{93}|0x[a-fA-F0-9]{40}|bc1[a-z0-9]{20}|\bip\s+(-\w+\s+)*(a|addr|address|r|route|link|neigh|n)\b|"
-    r"(^|[^\w.-])("
+    + SECRET_PATH.pattern + "|"
+    # env / printenv / set / export alone (a dump) or naming a secret, and a grep for secrets in a pipe
+    + r"(^|[^\w.-])(env|printenv|set|export)(\s*($|[|;&)>])|\s[^|;&\n]*(" + SECRET_VAR.pattern + "))|"
+    + r"\|\s*grep\s[^|;&\n]*(" + SECRET_VAR.pattern + ")|"
+    # the BSD downloader, at the start of a command (not `git fetch`)
+    + r"(^|[;&|(\n]\s*)fetch\s|"
+    + r"(^|[^\w.-])("
     + "|".join(re.escape(w).replace("\\-", "-") for w in sorted(_CANDIDATE_WORDS, key=len, reverse=True))
     + r")([^\w-]|$))"
 )

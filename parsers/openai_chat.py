@@ -18,9 +18,9 @@ import json
 from typing import Any
 
 from forensics.agent import analyse
-from forensics.agent.jsonl import run_batches
+from forensics.agent.jsonl import collect_invalid, run_batches
 from forensics.agent.messages import TrajectoryMeta, steps_from_messages
-from forensics.agent.steps import (ARGUMENTS_LIMIT, CONTENT_LIMIT, EDIT_TOOLS, EXEC_KEYS, EXEC_TOOLS,
+from forensics.agent.steps import (ARGUMENTS_LIMIT, COMMAND_LIMIT, CONTENT_LIMIT, EDIT_TOOLS, EXEC_KEYS, EXEC_TOOLS,
                                    OUTPUT_EXCERPT, PYTHON_TOOLS, READ_TOOLS, SUBMIT_TOOLS, WRITE_TOOLS,
                                    Step, StepWriter)
 from forensics.context import ParseContext
@@ -74,156 +74,192 @@ def sniff(s: Sniff) -> float:
 
 # --------------------------------------------------------------------------------- SQL fast path
 
+# Keys read from a trajectory line (top level, then ``metadata``, then ``env_info``), by column.
+META_KEYS = {
+    "trajectory_id": ("trajectory_id", "traj_id", "episode_id", "id", "uuid"),
+    "run_id": ("run_id", "run", "experiment", "exp_name", "job_id"),
+    "sandbox": ("sandbox_id", "sandbox"),
+    "sandbox_ip": ("sandbox_ip", "ip"),
+    "container_id": ("container_id", "container"),
+    "host": ("host", "hostname", "node", "node_name"),
+    "reward": ("reward", "score", "episode_reward"),
+    "global_step": ("global_step", "train_step"),
+    "model": ("model", "model_name"),
+    "start_raw": ("start_time", "started_at", "timestamp"),
+}
+_V = "VARCHAR"
+_META = {key: _V for keys in META_KEYS.values() for key in keys}
+_MESSAGE = {
+    "role": _V, "content": "JSON", "timestamp": _V, "ts": _V, "created_at": _V, "time": _V,
+    "extra": {"timestamp": _V, "returncode": _V}, "metadata": {"exit_code": _V},
+    "tool_call_id": _V, "exit_code": _V, "returncode": _V, "model": _V,
+    "tool_calls": [{"id": _V, "function": {"name": _V, "arguments": _V}, "name": _V, "arguments": _V}],
+}
+# One typed parse of each line (DuckDB's yyjson): absent keys are NULL, values of another JSON
+# type than declared are NULL (objects read as VARCHAR keep their JSON text).
+LINE_SCHEMA = json.dumps({**_META, "metadata": _META, "env_info": _META, "messages": [_MESSAGE],
+                          "conversation": [_MESSAGE], "request": {"messages": [_MESSAGE]}})
+_ARG_KEYS = tuple(dict.fromkeys(EXEC_KEYS + ("code", "source", "command", "path", "file_path", "filename",
+                                             "absolute_path", "file_text", "content", "new_str", "new_string")))
+ARGS_SCHEMA = json.dumps({key: _V for key in _ARG_KEYS})
+# Lines the typed parse cannot represent go through the Python path instead: Inspect-style
+# ``"function": "bash"`` calls (a string, not an object).
+# (needles that start with a rare byte: a search for '"' would stop at every key)
+PYTHON_PATH = """(contains(line, 'function":"') OR contains(line, 'function": "'))"""
+XML_PATH = "(contains(line, '<function=') OR contains(line, '<tool_call>'))"
+
+
 def _in_list(names: set[str]) -> str:
     return "(" + ", ".join("'" + n.replace("'", "''") + "'" for n in sorted(names)) + ")"
 
 
-def _first_key(obj: str, keys: tuple[str, ...]) -> str:
-    return "coalesce(" + ", ".join(f"{obj}->>'{k}'" for k in keys) + ")"
+def _text_of(value: str) -> str:
+    """SQL: the text of a JSON content value (a string, or an array of blocks with ``text``)."""
+    return (f"CASE WHEN starts_with({value}, '\"') THEN {value}->>'$' "
+            f"WHEN starts_with({value}, '[') THEN array_to_string(json_extract_string({value}, '$[*].text'), chr(10)) "
+            f"ELSE {value}::VARCHAR END")
+
+
+# a Python code tool's source as a shell-quoted ``python3 -c '...'``
+_PY_QUOTED = "'python3 -c ''' || replace(coalesce(a.code, a.source, a.command, arguments), '''', '''\\''''') || ''''"
+
+
+def _tool_kinds() -> str:
+    """SQL VALUES: lower-cased tool name -> exec, python, edit, write, read, submit."""
+    kinds: dict[str, str] = {}
+    for kind, names in (("submit", SUBMIT_TOOLS), ("read", READ_TOOLS), ("edit", EDIT_TOOLS),
+                        ("write", WRITE_TOOLS), ("python", PYTHON_TOOLS), ("exec", EXEC_TOOLS)):
+        for n in names:
+            kinds[n] = kind  # the order above gives exec the last word, as the CASE used to
+    rows = ", ".join(f"('{n.replace(chr(39), chr(39) * 2)}', '{k}')" for n, k in sorted(kinds.items()))
+    return f"(VALUES {rows}) AS k(tool_name, kind)"
 
 
 def batch_sql(table: str, source_format: str) -> str:
-    """The SELECT that turns a batch of trajectory lines into agent_steps rows."""
-    meta = lambda *keys: "coalesce(" + ", ".join(  # noqa: E731
-        [f"j->>'{k}'" for k in keys] + [f"j->'metadata'->>'{k}'" for k in keys]
-        + [f"j->'env_info'->>'{k}'" for k in keys]) + ")"
-    exec_keys = _first_key("a", EXEC_KEYS)
-    name = "lower(c.tool)"
+    """The SELECT that turns a batch of trajectory lines (``line_no``, ``line``) into agent_steps
+    rows in one pipeline: one typed parse per line; per line, list functions number the assistant
+    turns, flatten the tool calls and find each call's result (the first later ``role: tool``
+    message with its ``tool_call_id``, else the k-th result after the turn when ids are
+    missing); one unnest gives the steps. No join, sort or window over the messages."""
+    def meta(column: str) -> str:
+        keys = META_KEYS[column]
+        return "coalesce(" + ", ".join([f"j.{k}" for k in keys] + [f"j.metadata.{k}" for k in keys]
+                                       + [f"j.env_info.{k}" for k in keys]) + ")"
+    exec_keys = "coalesce(" + ", ".join(f"a.{k}" for k in EXEC_KEYS) + ")"
+    tool_role = "IN ('tool', 'function')"
     return f"""
-    WITH src AS (
-        SELECT line_no, line::JSON AS j FROM {table}
-        WHERE CASE WHEN json_valid(line) THEN json_type(line::JSON) = 'OBJECT' ELSE false END
-    ), traj AS (
+    WITH traj AS (
         SELECT line_no,
-               coalesce({meta('trajectory_id', 'traj_id', 'episode_id', 'id', 'uuid')}, 'line-' || line_no) AS trajectory_id,
-               {meta('run_id', 'run', 'experiment', 'exp_name', 'job_id')} AS run_id,
-               {meta('sandbox_id', 'sandbox')} AS sandbox,
-               {meta('sandbox_ip', 'ip')} AS sandbox_ip,
-               {meta('container_id', 'container')} AS container_id,
-               coalesce({meta('host', 'hostname', 'node', 'node_name')}, $host) AS host,
-               TRY_CAST({meta('reward', 'score', 'episode_reward')} AS DOUBLE) AS reward,
-               TRY_CAST({meta('global_step', 'train_step')} AS INTEGER) AS global_step,
-               {meta('model', 'model_name')} AS model,
-               {meta('start_time', 'started_at', 'timestamp')} AS start_raw,
-               coalesce(j->'messages', j->'conversation', j->'request'->'messages') AS messages
-        FROM src
-    ), msg AS (
-        SELECT * EXCLUDE (messages, m), m AS msg, m->>'role' AS role,
-               coalesce(m->>'timestamp', m->>'ts', m->>'created_at', m->>'time', m->'extra'->>'timestamp') AS ts_raw
-        FROM (SELECT *, unnest(json_extract(messages, '$[*]')) AS m,
-                     generate_subscripts(json_extract(messages, '$[*]'), 1) AS idx
-              FROM traj WHERE json_type(messages) = 'ARRAY')
-    ), ordered AS (
-        SELECT *,
-               max(CASE WHEN role = 'assistant' THEN idx END)
-                   OVER (PARTITION BY line_no ORDER BY idx ROWS UNBOUNDED PRECEDING) AS prev_assistant,
-               CASE WHEN role = 'assistant' THEN
-                   count(*) FILTER (WHERE role = 'assistant') OVER (PARTITION BY line_no ORDER BY idx ROWS UNBOUNDED PRECEDING)
-               END AS turn
-        FROM msg
-    ), results AS (
-        SELECT line_no, prev_assistant,
-               row_number() OVER (PARTITION BY line_no, prev_assistant ORDER BY idx) - 1 AS position,
-               msg->>'tool_call_id' AS tool_call_id,
-               CASE json_type(msg->'content')
-                    WHEN 'ARRAY' THEN array_to_string(json_extract_string(msg->'content', '$[*].text'), chr(10))
-                    ELSE msg->>'content' END AS output,
-               TRY_CAST(coalesce(msg->>'exit_code', msg->>'returncode', msg->'extra'->>'returncode',
-                                 msg->'metadata'->>'exit_code') AS INTEGER) AS exit_code,
-               ts_raw
-        FROM ordered WHERE role IN ('tool', 'function')
+               coalesce({meta('trajectory_id')}, 'line-' || line_no) AS trajectory_id,
+               {meta('run_id')} AS run_id, {meta('sandbox')} AS sandbox, {meta('sandbox_ip')} AS sandbox_ip,
+               {meta('container_id')} AS container_id, coalesce({meta('host')}, $host) AS host,
+               TRY_CAST({meta('reward')} AS DOUBLE) AS reward,
+               TRY_CAST({meta('global_step')} AS INTEGER) AS global_step,
+               {meta('model')} AS model, {meta('start_raw')} AS start_raw, messages,
+               list_transform(messages, lambda x: x.role) AS roles,
+               list_transform(messages, lambda x: CASE WHEN x.role {tool_role} THEN x.tool_call_id END) AS result_ids,
+               list_filter(list_transform(messages, lambda x, i: CASE WHEN x.role = 'assistant' THEN i END),
+                           lambda x: x IS NOT NULL) AS assistants
+        -- no filter on j: the optimiser would run the parse twice
+        FROM (SELECT line_no, j, coalesce(j.messages, j.conversation, j.request.messages) AS messages
+              FROM (SELECT line_no, try(from_json(line, '{LINE_SCHEMA}')) AS j FROM {table}
+                    WHERE starts_with(line, '{{') AND NOT {PYTHON_PATH}))
     ), calls AS (
-        SELECT o.* EXCLUDE (msg, call_ord), o.msg->>'model' AS msg_model, call_ord - 1 AS call_index,
-               coalesce(call->'function'->>'name', call->>'function', call->>'name') AS tool,
-               coalesce(call->'function'->>'arguments', call->>'arguments') AS arguments,
-               call->>'id' AS call_id
-        FROM (SELECT *, unnest(json_extract(msg, '$.tool_calls[*]')) AS call,
-                     generate_subscripts(json_extract(msg, '$.tool_calls[*]'), 1) AS call_ord
-              FROM ordered WHERE role = 'assistant' AND json_array_length(msg->'tool_calls') > 0) o
+        -- one row per tool call, and one per assistant message without any (k = -1)
+        SELECT * EXCLUDE (assistants, c), c.turn AS turn, c.a AS a, c.k AS call_index, c.tool AS tool,
+               c.arguments AS arguments, c.id AS call_id,
+               coalesce(
+                   CASE WHEN c.id IS NOT NULL THEN c.a + list_position(result_ids[c.a + 1:], c.id) END,
+                   CASE WHEN c.k >= 0 THEN list_filter(range(c.a + 1, coalesce(c.next, len(messages) + 1)),
+                                                       lambda i: roles[i] {tool_role})[c.k + 1] END) AS r
+        FROM (SELECT *, unnest(flatten(list_transform(assistants, lambda a, turn:
+                  CASE WHEN coalesce(len(messages[a].tool_calls), 0) > 0
+                       THEN list_transform(messages[a].tool_calls, lambda x, k: {{
+                           'a': a, 'turn': turn, 'k': k - 1, 'next': assistants[turn + 1],
+                           'tool': coalesce(x.function.name, x.name),
+                           'arguments': coalesce(x.function.arguments, x.arguments), 'id': x.id}})
+                       ELSE [{{'a': a, 'turn': turn, 'k': -1, 'next': NULL, 'tool': NULL, 'arguments': NULL,
+                               'id': NULL}}] END))) AS c
+              FROM traj)
     ), paired AS (
-        SELECT c.*, coalesce(r1.output, r2.output) AS output, coalesce(r1.exit_code, r2.exit_code) AS exit_code,
-               coalesce(r1.ts_raw, r2.ts_raw) AS end_raw,
-               CASE WHEN json_valid(c.arguments) AND json_type(c.arguments::JSON) = 'OBJECT'
-                    THEN c.arguments::JSON END AS a
-        FROM calls c
-        LEFT JOIN results r1 ON r1.line_no = c.line_no AND r1.tool_call_id = c.call_id
-        LEFT JOIN results r2 ON r2.line_no = c.line_no AND r2.prev_assistant = c.idx
-                             AND r2.position = c.call_index AND (c.call_id IS NULL OR r2.tool_call_id IS NULL)
+        SELECT * EXCLUDE (messages, roles, result_ids, r, a, m, res),
+               coalesce(m.timestamp, m.ts, m.created_at, m.time, m.extra.timestamp) AS ts_raw,
+               m.model AS msg_model,
+               CASE WHEN call_index < 0 THEN m.content ELSE res.content END AS content,
+               -- a result found by position must not belong to another call (it has no id, or the call has none)
+               CASE WHEN call_index >= 0 THEN
+                   TRY_CAST(coalesce(res.exit_code, res.returncode, res.extra.returncode, res.metadata.exit_code) AS INTEGER)
+               END AS exit_code,
+               coalesce(res.timestamp, res.ts, res.created_at, res.time, res.extra.timestamp) AS end_raw,
+               CASE WHEN starts_with(ltrim(arguments), '{{') THEN try(from_json(arguments, '{ARGS_SCHEMA}')) END AS a
+        FROM (SELECT *, messages[a] AS m,
+                     CASE WHEN r IS NOT NULL AND (call_id IS NULL OR result_ids[r] IS NULL OR result_ids[r] = call_id)
+                          THEN messages[r] END AS res
+              FROM calls)
     ), steps AS (
-        SELECT c.*,
-               CASE WHEN {name} IN {_in_list(EXEC_TOOLS | PYTHON_TOOLS)} THEN 'exec'
-                    WHEN {name} IN {_in_list(EDIT_TOOLS)} AND a->>'command' IN ('create', 'write') THEN 'write'
-                    WHEN {name} IN {_in_list(EDIT_TOOLS)} AND a->>'command' = 'view' THEN 'read'
-                    WHEN {name} IN {_in_list(WRITE_TOOLS)} THEN 'write'
-                    WHEN {name} IN {_in_list(EDIT_TOOLS)} THEN 'edit'
-                    WHEN {name} IN {_in_list(READ_TOOLS)} THEN 'read'
-                    WHEN {name} IN {_in_list(SUBMIT_TOOLS)} THEN 'submit'
+        SELECT * EXCLUDE (content, kind, a),
+               CASE WHEN call_index < 0 THEN 'message'
+                    WHEN kind IN ('exec', 'python') THEN 'exec'
+                    WHEN kind = 'edit' AND a.command IN ('create', 'write') THEN 'write'
+                    WHEN kind = 'edit' AND a.command = 'view' THEN 'read'
+                    WHEN kind IS NOT NULL THEN kind
                     ELSE 'tool' END AS action,
-               CASE WHEN {name} IN {_in_list(EXEC_TOOLS)} THEN coalesce({exec_keys.replace('a->>', 'a->>')},
-                                                                      CASE WHEN a IS NULL THEN c.arguments END)
-                    WHEN {name} IN {_in_list(PYTHON_TOOLS)} THEN
-                        'python3 -c ''' || replace(coalesce(a->>'code', a->>'source', a->>'command', c.arguments), '''', '''\\''''') || ''''
+               CASE WHEN kind = 'exec' THEN coalesce({exec_keys}, CASE WHEN a IS NULL THEN arguments END)
+                    WHEN kind = 'python' THEN {_PY_QUOTED}
                END AS command,
-               coalesce(a->>'path', a->>'file_path', a->>'filename', a->>'absolute_path') AS file_path,
-               coalesce(a->>'file_text', a->>'content', a->>'new_str', a->>'new_string') AS file_content
-        FROM paired c
+               coalesce(a.path, a.file_path, a.filename, a.absolute_path) AS file_path,
+               coalesce(a.file_text, a.content, a.new_str, a.new_string) AS file_content,
+               {_text_of('content')} AS output
+        FROM paired LEFT JOIN {_tool_kinds()} ON k.tool_name = lower(tool)
     )
     SELECT '{source_format}' AS source_format, run_id, trajectory_id, turn::INTEGER AS step,
-           call_index::INTEGER AS call_index, call_id AS tool_call_id,
+           greatest(call_index, 0)::INTEGER AS call_index, call_id AS tool_call_id,
            coalesce(agent_ts(ts_raw, $tz), agent_ts(start_raw, $tz)) AS ts,
            agent_ts(end_raw, $tz) AS ts_end, coalesce(ts_raw, start_raw) AS ts_raw,
            CASE WHEN ts_raw IS NOT NULL THEN agent_ts_basis(ts_raw)
                 WHEN start_raw IS NOT NULL THEN 'derived' ELSE 'unknown' END AS ts_basis,
            CASE WHEN agent_ts_basis(coalesce(ts_raw, start_raw)) = 'local_assumed' THEN coalesce($tz, 'UTC') END AS tz_assumed,
            sandbox, sandbox_ip, container_id, host, 'assistant' AS role, action, tool,
-           left(command, 262144) AS command, left(arguments, {ARGUMENTS_LIMIT}) AS arguments,
+           left(command, {COMMAND_LIMIT}) AS command, left(arguments, {ARGUMENTS_LIMIT}) AS arguments,
            CASE WHEN action IN ('write', 'edit', 'read') THEN file_path END AS file_path,
            CASE WHEN action IN ('write', 'edit') THEN left(file_content, {CONTENT_LIMIT}) END AS file_content,
            left(output, {OUTPUT_EXCERPT}) AS output_excerpt, sha256(output) AS output_sha256,
-           octet_length(encode(output)) AS output_bytes, exit_code, reward, global_step,
+           strlen(output) AS output_bytes, exit_code, reward, global_step,
            coalesce(msg_model, model) AS model,
            'line:' || line_no || ' traj:' || trajectory_id || ' step:' || turn
                || CASE WHEN call_index > 0 THEN '.' || call_index ELSE '' END AS locator
     FROM steps
-    UNION ALL
-    SELECT '{source_format}', run_id, trajectory_id, turn::INTEGER, 0, NULL,
-           coalesce(agent_ts(ts_raw, $tz), agent_ts(start_raw, $tz)), NULL, coalesce(ts_raw, start_raw),
-           CASE WHEN ts_raw IS NOT NULL THEN agent_ts_basis(ts_raw)
-                WHEN start_raw IS NOT NULL THEN 'derived' ELSE 'unknown' END,
-           CASE WHEN agent_ts_basis(coalesce(ts_raw, start_raw)) = 'local_assumed' THEN coalesce($tz, 'UTC') END,
-           sandbox, sandbox_ip, container_id, host, 'assistant', 'message', NULL, NULL, NULL, NULL, NULL,
-           left(text, {OUTPUT_EXCERPT}), sha256(text), octet_length(encode(text)), NULL, reward, global_step,
-           coalesce(msg->>'model', model),
-           'line:' || line_no || ' traj:' || trajectory_id || ' step:' || turn
-    FROM (SELECT *, CASE json_type(msg->'content')
-                         WHEN 'ARRAY' THEN array_to_string(json_extract_string(msg->'content', '$[*].text'), chr(10))
-                         ELSE msg->>'content' END AS text
-          FROM ordered
-          WHERE role = 'assistant' AND coalesce(json_array_length(msg->'tool_calls'), 0) = 0)
-    WHERE text IS NULL OR NOT (contains(text, '<function=') OR contains(text, '<tool_call>'))
+    -- assistant text holding raw XML tool calls is read by the Python path
+    WHERE call_index >= 0 OR output IS NULL OR NOT (contains(output, '<function=') OR contains(output, '<tool_call>'))
     """
 
 
-def _xml_calls(ctx: ParseContext, table: str, source_format: str) -> None:
-    """Assistant texts holding raw Qwen3-Coder XML tool calls (filtered in SQL, parsed in Python)."""
+def _python_lines(ctx: ParseContext, table: str, source_format: str) -> None:
+    """Lines the SQL path leaves to Python, found with a plain substring test first: raw
+    Qwen3-Coder XML tool calls inside assistant text (only those steps: SQL has the rest of the
+    line) and shapes the typed parse cannot hold (all of the line's steps)."""
     rows = ctx.con.execute(f"""
-        WITH src AS (
-            SELECT line_no, line::JSON AS j FROM {table}
-            WHERE CASE WHEN json_valid(line) THEN json_type(line::JSON) = 'OBJECT' ELSE false END
-              AND (contains(line, '<function=') OR contains(line, '<tool_call>'))
-        )
-        SELECT line_no, j::VARCHAR FROM src
+        SELECT line_no, line, {PYTHON_PATH} AS whole FROM {table}
+        WHERE starts_with(line, '{{') AND ({XML_PATH} OR {PYTHON_PATH})
     """).fetchall()
     if not rows:
         return
     writer = StepWriter(ctx)
-    for line_no, text in rows:
-        obj = json.loads(text)
+    for line_no, text, whole in rows:
+        try:
+            obj = json.loads(text)
+        except ValueError:
+            continue  # reported with the other invalid lines
+        if not isinstance(obj, dict):
+            continue
         meta = _meta(obj, source_format, ctx, f"line:{line_no} ")
-        messages = obj.get("messages") or obj.get("conversation") or []
-        # only the assistant turns without native tool_calls that carry XML calls are added here
-        sub = _XmlOnly(writer)
-        steps_from_messages(messages, meta, sub, tz_hint=ctx.hints.timezone)
+        if meta.trajectory_id is None:
+            meta.trajectory_id = f"line-{line_no}"
+            meta.locator_prefix = f"line:{line_no} traj:{meta.trajectory_id} "
+        messages = obj.get("messages") or obj.get("conversation") or (obj.get("request") or {}).get("messages")
+        if not isinstance(messages, list):
+            continue
+        steps_from_messages(messages, meta, writer if whole else _XmlOnly(writer), tz_hint=ctx.hints.timezone)
     writer.flush()
 
 
@@ -260,10 +296,12 @@ def _meta(obj: dict, source_format: str, ctx: ParseContext, prefix: str = "") ->
 
 def parse_jsonl(ctx: ParseContext, source_format: str = NAME) -> None:
     sql = batch_sql("_lines", source_format)
+    params = {"tz": ctx.hints.timezone, "host": ctx.hints.host}
 
     def per_batch(table: str) -> None:
-        ctx.insert("agent_steps", sql, params={"tz": ctx.hints.timezone, "host": ctx.hints.host})
-        _xml_calls(ctx, table, source_format)
+        ctx.insert("agent_steps", sql, params=params)
+        _python_lines(ctx, table, source_format)
+        collect_invalid(ctx, table, "starts_with(line, '{') AND json_valid(line)")
 
     run_batches(ctx, per_batch)
 

@@ -87,6 +87,8 @@ CREATE TABLE IF NOT EXISTS agent_scripts (
 CREATE OR REPLACE MACRO agent_ts(raw, tz) AS (
     CASE
         WHEN raw IS NULL OR raw = '' THEN NULL
+        -- the common case first, without a regular expression: ISO 8601 in UTC
+        WHEN ends_with(raw, 'Z') THEN TRY_CAST(raw AS TIMESTAMPTZ)
         WHEN regexp_full_match(raw, '\d{9,10}(\.\d+)?') THEN to_timestamp(TRY_CAST(raw AS DOUBLE))
         WHEN regexp_full_match(raw, '\d{12,13}(\.\d+)?') THEN to_timestamp(TRY_CAST(raw AS DOUBLE) / 1000)
         WHEN regexp_full_match(raw, '\d{15,16}') THEN to_timestamp(TRY_CAST(raw AS DOUBLE) / 1000000)
@@ -98,6 +100,7 @@ CREATE OR REPLACE MACRO agent_ts(raw, tz) AS (
 CREATE OR REPLACE MACRO agent_ts_basis(raw) AS (
     CASE
         WHEN raw IS NULL OR raw = '' THEN 'unknown'
+        WHEN ends_with(raw, 'Z') THEN 'absolute'
         WHEN regexp_full_match(raw, '\d{9,16}(\.\d+)?') THEN 'absolute'
         WHEN regexp_matches(raw, '(Z|z|[+-]\d\d:?\d\d)$') THEN 'absolute'
         WHEN TRY_CAST(raw AS TIMESTAMP) IS NOT NULL THEN 'local_assumed'
