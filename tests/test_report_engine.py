@@ -120,9 +120,11 @@ def test_long_sections_say_how_many_rows_they_hide(incident, tmp_path):
     case, _, _ = incident
     result = case.report(tmp_path / "short", max_rows=5, plots=False, only=["40_timeline"])
     timeline = result.sections[0]
-    assert (len(timeline.rows), timeline.row_count, timeline.truncated) == (5, 22, True)
-    assert "Showing 5 of 22 rows" in (tmp_path / "short" / "report.md").read_text()
-    assert "Showing 5 of 22 rows" in (tmp_path / "short" / "report.html").read_text()
+    events = int(case.sql("SELECT count(*) AS n FROM timeline")["n"][0])  # 16 steps, 6 findings and the feeds'
+    assert events >= 22
+    assert (len(timeline.rows), timeline.row_count, timeline.truncated) == (5, events, True)
+    assert f"Showing 5 of {events} rows" in (tmp_path / "short" / "report.md").read_text()
+    assert f"Showing 5 of {events} rows" in (tmp_path / "short" / "report.html").read_text()
 
 
 def test_section_parameters_narrow_the_timeline_and_unknown_ones_are_refused(incident, tmp_path):

@@ -7,4 +7,4 @@ SELECT kind, severity, count(*) AS findings, string_agg(DISTINCT detector, ', ' 
 FROM findings
 GROUP BY kind, severity
 ORDER BY CASE severity WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'medium' THEN 2 WHEN 'low' THEN 3
-                       WHEN 'info' THEN 4 ELSE 5 END, kind
+                       WHEN 'info' THEN 4 ELSE 5 END, kind, severity

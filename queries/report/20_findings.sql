@@ -20,4 +20,4 @@ SELECT f.severity, f.kind, f.title, f.ts_start, f.ts_end, f.host, f.src_ip, f.ds
 FROM findings f LEFT JOIN listed l USING (finding_id)
 ORDER BY CASE f.severity WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'medium' THEN 2 WHEN 'low' THEN 3
                          WHEN 'info' THEN 4 ELSE 5 END,
-         f.ts_start NULLS LAST, f.finding_id
+         f.ts_start NULLS LAST, f.finding_id, f.detector, f.summary

@@ -9,4 +9,4 @@ SELECT t.ts, t.host, t.source, t.kind, t.severity, t.summary,
 FROM timeline t LEFT JOIN evidence e USING (evidence_id)
 WHERE ($since IS NULL OR t.ts >= CAST($since AS TIMESTAMPTZ))
   AND ($until IS NULL OR t.ts <= CAST($until AS TIMESTAMPTZ))
-ORDER BY t.ts NULLS LAST, t.source, t.evidence_id, t.locator, t.kind, t.summary
+ORDER BY t.ts NULLS LAST, t.source, t.evidence_id, t.locator, t.kind, t.summary, t.severity, t.host

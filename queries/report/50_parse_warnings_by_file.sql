@@ -5,4 +5,4 @@ SELECT e.path || coalesce('!' || e.member, '') AS file, e.sha256, w.reason, coun
        arg_min(w.locator, w.rowid) AS first_locator
 FROM parse_warnings w LEFT JOIN evidence e USING (evidence_id)
 GROUP BY ALL
-ORDER BY file, w.reason
+ORDER BY file, w.reason, e.sha256

@@ -5,4 +5,4 @@ SELECT e.path || coalesce('!' || e.member, '') AS file, e.status, e.size, e.sha2
        (SELECT min(w.reason) FROM parse_warnings w WHERE w.evidence_id = e.evidence_id) AS reason
 FROM evidence e
 WHERE e.status IN ('unclaimed', 'failed')
-ORDER BY e.status, file
+ORDER BY e.status, file, e.evidence_id
