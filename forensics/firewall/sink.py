@@ -161,6 +161,12 @@ class HostNames:
         self.known = {str(name).lower(): host for name, host in rows}
         self.hint = ctx.hints.host
 
+    def known_name(self, name: str | None) -> str | None:
+        """The inventory host a name stands for, else the name itself."""
+        if not name:
+            return None
+        return self.known.get(name.lower()) or self.known.get(name.split(".")[0].lower()) or name
+
     def resolve(self, name: str | None) -> str | None:
         """An inventory host the log names, else the file's host hint, else the name as logged."""
         if name:
