@@ -187,3 +187,21 @@ def test_file_with_bad_bytes_keeps_its_line_numbers(tmp_path, case):
     assert ("line:1", "line holds bytes that are not UTF-8 (kept as \\xNN escapes)") in reasons
     assert ("line:2", "line holds NUL, \\x01 or carriage-return bytes (kept as \\xNN escapes)") in reasons
     assert ("line:1", "not an audit record") in reasons
+
+
+def test_records_forwarded_through_syslog_keep_their_fields(tmp_path, case):
+    # audisp's syslog plugin puts a syslog header in front of each record
+    path = tmp_path / "messages"
+    path.write_text(
+        'Feb 17 10:13:45 gpu-node-03 audisp-syslog: node=gpu-node-03 type=SYSCALL msg=audit(1771294425.010:9109): '
+        'arch=c000003e syscall=59 success=yes exit=0 a0=1 a1=2 a2=3 a3=4 items=2 ppid=48140 pid=48150 '
+        'auid=4294967295 uid=1000 gid=1000 euid=1000 suid=1000 fsuid=1000 egid=1000 sgid=1000 fsgid=1000 '
+        'tty=(none) ses=4294967295 comm="ssh" exe="/usr/bin/ssh" subj=unconfined key="exec"\n'
+        'Feb 17 10:13:45 gpu-node-03 audisp-syslog: node=gpu-node-03 type=EXECVE msg=audit(1771294425.010:9109): '
+        'argc=3 a0="ssh" a1="-R" a2="2222:localhost:22"\n'
+        'Feb 17 10:13:45 gpu-node-03 audisp-syslog: type=SYSCALL msg=audit(17712944\n')
+    case.ingest([str(path)], format="auditd")
+    assert _one(case, "SELECT host, pid, ppid, exe, argv FROM processes") == (
+        "gpu-node-03", 48150, 48140, "/usr/bin/ssh", ["ssh", "-R", "2222:localhost:22"])
+    assert case.con.execute("SELECT locator, reason FROM parse_warnings").fetchall() == [
+        ("line:3", "audit record without a readable event id")]

@@ -36,7 +36,6 @@ RECORD_TYPES = {
     "1300": "SYSCALL", "1309": "EXECVE", "1327": "PROCTITLE", "1307": "CWD", "1306": "SOCKADDR",
     "1302": "PATH",
 }
-RECORD_RE = r"(?:node=(\S+) )?type=([A-Z_0-9]+) (?:msg=)?audit\(([^)]*)\)\s?:\s?(.*)"
 # Syscalls kept as events (names for ausearch -i, numbers for x86_64/aarch64/i386).
 EVENT_SYSCALLS = ("execve|execveat|connect|bind|accept|accept4|sendto|sendmsg"
                   "|59|322|42|49|43|288|44|46|221|281|203|200|202|242|206|211|11|358|362|361|364|369|370")
@@ -61,13 +60,17 @@ def _type_case(column: str) -> str:
 def parse_audit(ctx: ParseContext, source_format: str = "auditd") -> None:
     con = ctx.con
     tag = uuid.uuid4().hex[:10]
-    ev, f, args, addr = (f"_audit_ev_{tag}", f"_audit_f_{tag}", f"_audit_args_{tag}", f"_audit_addr_{tag}")
+    rec, ev, f, args, addr = (f"_audit_rec_{tag}", f"_audit_ev_{tag}", f"_audit_f_{tag}", f"_audit_args_{tag}",
+                              f"_audit_addr_{tag}")
     tz = ctx.hints.timezone or "UTC"
     hint_host = ctx.hints.host
     try:
         with open_lines(ctx) as lines:
-            _warn_unrecognised(ctx, lines.sql)
-            _group_events(con, lines.sql, ev)
+            _split_records(con, lines.sql, rec)
+        _warn_unrecognised(ctx, rec)
+        _group_events(con, rec, ev)
+        con.execute(f"DROP TABLE {rec}")
+        con.execute(f"DROP TABLE {rec}_fb")
         _fields(con, ev, f, tz, hint_host)
         _arguments(con, f, args)
         _sockaddrs(con, f, addr)
@@ -80,34 +83,64 @@ def parse_audit(ctx: ParseContext, source_format: str = "auditd") -> None:
                 ctx.warn(None, "ausearch -i prints local times and no time-zone hint was given: "
                                f"{interpreted} events read as UTC (use --tz)", None)
     finally:
-        for table in (ev, f, args, addr):
+        for table in (rec, rec + "_fb", ev, f, args, addr):
             con.execute(f"DROP TABLE IF EXISTS {table}")
 
 
-def _warn_unrecognised(ctx: ParseContext, lines: str) -> None:
+def _warn_unrecognised(ctx: ParseContext, rec: str) -> None:
     """Lines that are neither an audit record nor an ausearch separator, counted and shown."""
     ctx.warn_many(f"""
         SELECT 'line:' || line_no AS locator,
-               CASE WHEN regexp_matches(line, 'type=\\S+ (msg=)?audit\\(') THEN 'audit record without a readable event id'
+               CASE WHEN contains(body, 'audit(') THEN 'audit record without a readable event id'
                     ELSE 'not an audit record' END AS reason,
-               line AS excerpt
-        FROM {lines}
-        WHERE line IS NOT NULL AND NOT regexp_matches(line, '{SEPARATOR_RE}')
-          AND NOT regexp_matches(line, '(?:^|\\s)type=[A-Z_0-9]+ (?:msg=)?audit\\([^)]+\\)\\s?:')
+               body AS excerpt
+        FROM {rec}_fb
     """)
 
 
-def _group_events(con, lines: str, ev: str) -> None:
+RECORD_PREFIX = r"(?:node=(\S+) )?type=([A-Z_0-9]+) (?:msg=)?audit\(([^)]*)\)"
+KEPT_TYPES = ("SYSCALL", "EXECVE", "PROCTITLE", "CWD", "SOCKADDR", "PATH")
+
+
+def _split_records(con, lines: str, rec: str) -> None:
+    """Each line as node, type, event id (stamp) and body, in one scan of the file. Only the record
+    types that make processes and sockets are kept, plus lines the prefix pattern did not match.
+    The pattern is anchored (a capture over the whole line, or an unanchored search, costs several
+    times the scan); lines with something before the record (a syslog header) are matched again
+    unanchored afterwards, and what still does not match becomes a warning. Type names are not
+    mapped here: a CASE over the capture in the filter would evaluate the expression per branch."""
+    kept = ", ".join(sql_string(t) for t in RECORD_TYPES)
+    con.execute(f"""
+        CREATE TEMP TABLE {rec} AS
+        SELECT line_no, m.node AS node, m.type AS type, m.stamp AS stamp,
+               CASE WHEN m.type = '' THEN line ELSE ltrim(substr(line, strpos(line, ')') + 1), ' :') END AS body
+        FROM (SELECT line_no, line, regexp_extract(line, {sql_string('^' + RECORD_PREFIX)},
+                                                   ['node', 'type', 'stamp']) AS m
+              FROM {lines})
+        WHERE (m.type IN ({kept}) AND m.stamp <> '')
+           OR (m.type = '' AND line IS NOT NULL AND NOT regexp_matches(line, '{SEPARATOR_RE}'))
+    """)
+    con.execute(f"""
+        CREATE TEMP TABLE {rec}_fb AS
+        SELECT line_no, m.node AS node, m.type AS type, m.stamp AS stamp,
+               CASE WHEN m.type = '' OR m.stamp = '' THEN line
+                    ELSE ltrim(substr(line, strpos(line, 'audit(' || m.stamp || ')') + length(m.stamp) + 7), ' :')
+               END AS body
+        FROM (SELECT line_no, body AS line, regexp_extract(body, {sql_string(RECORD_PREFIX)},
+                                                           ['node', 'type', 'stamp']) AS m
+              FROM {rec} WHERE type = '')
+        WHERE m.type IN ({kept}) OR m.type = '' OR m.stamp = ''
+    """)
+    con.execute(f"DELETE FROM {rec} WHERE type = ''")
+    con.execute(f"INSERT INTO {rec} SELECT * FROM {rec}_fb WHERE type <> '' AND stamp <> ''")
+    con.execute(f"DELETE FROM {rec}_fb WHERE type <> '' AND stamp <> ''")
+
+
+def _group_events(con, rec: str, ev: str) -> None:
     """One row per event that can hold a launch or a socket, with the bodies of its records."""
     con.execute(f"""
         CREATE TEMP TABLE {ev} AS
-        WITH rec AS (
-            SELECT line_no, m.node AS node, {_type_case('m.type')} AS type, m.stamp AS stamp, m.body AS body
-            FROM (SELECT line_no, regexp_extract(line, {sql_string(RECORD_RE)},
-                                                 ['node', 'type', 'stamp', 'body']) AS m
-                  FROM {lines} WHERE contains(line, 'audit('))
-            WHERE m.type IN ({_types_list()}) AND m.stamp <> ''
-        )
+        WITH r AS (SELECT line_no, node, {_type_case('type')} AS type, stamp, body FROM {rec})
         SELECT node, stamp,
                min(line_no) AS first_line,
                count(*) AS n_records,
@@ -120,20 +153,34 @@ def _group_events(con, lines: str, ev: str) -> None:
                arg_min(body, line_no) FILTER (WHERE type = 'CWD') AS cwd_body,
                arg_min(body, line_no) FILTER (WHERE type = 'SOCKADDR') AS sockaddr_body,
                min(line_no) FILTER (WHERE type = 'SOCKADDR') AS sockaddr_line,
-               list({{'item': TRY_CAST(regexp_extract(body, '(?:^| )item=(\\d+)', 1) AS INTEGER),
-                      'name': regexp_extract(body, '(?:^| )name=("[^"]*"|\\S+)', 1)}})
-                   FILTER (WHERE type = 'PATH') AS path_items
-        FROM rec
+               list(body) FILTER (WHERE type = 'PATH') AS path_bodies,
+               arg_min(split_part(split_part(body, ' syscall=', 2), ' ', 1), line_no) FILTER (WHERE type = 'SYSCALL')
+                   AS syscall_token
+        FROM r
         GROUP BY node, stamp
         HAVING execve_body IS NOT NULL OR sockaddr_body IS NOT NULL
-            OR regexp_matches(syscall_body, '(?:^| )syscall=({EVENT_SYSCALLS})(?: |$)')
+            OR syscall_token IN ({", ".join(sql_string(x) for x in EVENT_SYSCALLS.split("|"))})
     """)
 
 
+# The kernel writes SYSCALL fields in one order (kernel/auditsc.c: audit_log_exit): one anchored
+# pattern reads them all at about half the cost of a search per field. Records it does not fit
+# (ausearch -i, older kernels, cut lines) fall back to a search per field.
+RAW_SYSCALL_RE = (
+    r"^arch=(\S+) syscall=(\S+) (?:success=(\S+) exit=(\S+) )?(?:a0=\S+ a1=\S+ a2=\S+ a3=\S+ )?"
+    r"(?:items=\S+ )?(?:ppid=(\d+) )?pid=(\d+) auid=(\S+) uid=(\S+) gid=\S+ euid=(\S+) suid=\S+ fsuid=\S+ "
+    r'egid=\S+ sgid=\S+ fsgid=\S+ tty=(\S+) ses=(\S+) comm=("[^"]*"?|\S+) exe=("[^"]*"?|\S+)'
+)
+RAW_SYSCALL_FIELDS = ["arch", "syscall", "success", "exit", "ppid", "pid", "auid", "uid", "euid", "tty", "ses",
+                      "comm", "exe"]
+
+
 def _fields(con, ev: str, f: str, tz: str, hint_host: str | None) -> None:
-    """SYSCALL fields, time, host: raw and interpreted spellings side by side."""
+    """SYSCALL fields, time, host: raw and interpreted spellings side by side. Two statements, so
+    that the pattern's result is computed once and not inlined into every column that reads it."""
+    fields = ", ".join(sql_string(n) for n in RAW_SYSCALL_FIELDS)
     con.execute(f"""
-        CREATE TEMP TABLE {f} AS
+        CREATE TEMP TABLE {f}_0 AS
         WITH hostmap AS (
             SELECT n.node,
                    coalesce((SELECT min(e.host) FROM entities e
@@ -145,39 +192,54 @@ def _fields(con, ev: str, f: str, tz: str, hint_host: str | None) -> None:
             SELECT ev.*, h.host,
                    contains(ev.stamp, '/') AS interpreted,
                    split_part(coalesce(syscall_body, ''), chr(29), 1) AS sb,
-                   nullif(split_part(coalesce(syscall_body, ''), chr(29), 2), '') AS enriched,
-                   regexp_extract(ev.stamp, '^(\\d+)\\.(\\d+):(\\d+)$', ['sec', 'ms', 'serial']) AS raw_stamp,
-                   regexp_extract(ev.stamp, '^(\\d+)/(\\d+)/(\\d+) (\\d+:\\d+:\\d+)\\.(\\d+):(\\d+)$',
-                                  ['m', 'd', 'y', 'hms', 'ms', 'serial']) AS local_stamp
+                   nullif(split_part(coalesce(syscall_body, ''), chr(29), 2), '') AS enriched
             FROM {ev} ev JOIN hostmap h ON h.node IS NOT DISTINCT FROM ev.node
-        ), fields AS (
-            SELECT *,
-                regexp_extract(sb, '(?:^| )arch=(\\S+)', 1) AS arch,
-                regexp_extract(sb, '(?:^| )syscall=(\\S+)', 1) AS syscall_nr,
-                regexp_extract(sb, '(?:^| )success=(\\S+)', 1) AS success_raw,
-                regexp_extract(sb, '(?:^| )exit=(-?\\d+|[A-Z0-9]+)', 1) AS exit_raw,
-                TRY_CAST(regexp_extract(sb, '(?:^| )pid=(\\d+)', 1) AS BIGINT) AS pid,
-                TRY_CAST(regexp_extract(sb, '(?:^| )ppid=(\\d+)', 1) AS BIGINT) AS ppid,
-                regexp_extract(sb, '(?:^| )uid=(\\S+)', 1) AS uid_raw,
-                regexp_extract(sb, '(?:^| )auid=(\\S+)', 1) AS auid_raw,
-                regexp_extract(sb, '(?:^| )euid=(\\S+)', 1) AS euid_raw,
-                regexp_extract(sb, '(?:^| )tty=(\\S+)', 1) AS tty,
-                regexp_extract(sb, '(?:^| )ses=(\\S+)', 1) AS ses,
-                regexp_extract(coalesce(enriched, ''), '(?:^| )UID="?([^" ]+)', 1) AS enriched_uid,
-                CASE WHEN interpreted THEN regexp_extract(sb, '(?:^| )comm=(.*?) exe=', 1)
-                     ELSE regexp_extract(sb, '(?:^| )comm=("[^"]*"?|\\S+)', 1) END AS comm_raw,
-                CASE WHEN interpreted THEN regexp_extract(sb, '(?:^| )exe=(.*?)(?: subj=| key=|$)', 1)
-                     ELSE regexp_extract(sb, '(?:^| )exe=("[^"]*"?|\\S+)', 1) END AS exe_raw,
-                regexp_extract(sb, '(?:^| )key=("[^"]*"?|\\S+)', 1) AS key_raw,
-                CASE WHEN interpreted THEN regexp_extract(coalesce(cwd_body, ''), '(?:^| )cwd=(.*)$', 1)
-                     ELSE regexp_extract(coalesce(cwd_body, ''), '(?:^| )cwd=("[^"]*"?|\\S+)', 1) END AS cwd_raw,
-                CASE WHEN interpreted THEN regexp_extract(coalesce(proctitle_body, ''), '(?:^| )proctitle=(.*)$', 1)
-                     ELSE regexp_extract(coalesce(proctitle_body, ''), '(?:^| )proctitle=("[^"]*"?|\\S+)', 1) END AS proctitle_raw,
-                CASE WHEN interpreted THEN regexp_extract(coalesce(sockaddr_body, ''), '(?:^| )saddr=(\\{{.*\\}})', 1)
-                     ELSE regexp_extract(coalesce(sockaddr_body, ''), '(?:^| )saddr=(\\S+)', 1) END AS saddr_raw
-            FROM base
         )
-        SELECT *,
+        SELECT * EXCLUDE (syscall_body, cwd_body, proctitle_body, sockaddr_body),
+               left(syscall_body, 240) AS syscall_excerpt, sockaddr_body IS NOT NULL AS has_sockaddr,
+               CASE WHEN NOT interpreted THEN regexp_extract(sb, {sql_string(RAW_SYSCALL_RE)}, [{fields}]) END AS k,
+               CASE WHEN NOT interpreted THEN {{'sec': split_part(stamp, '.', 1),
+                                                'ms': split_part(split_part(stamp, '.', 2), ':', 1),
+                                                'serial': split_part(stamp, ':', 2)}} END AS raw_stamp,
+               CASE WHEN interpreted THEN
+                   regexp_extract(stamp, '^(\\d+)/(\\d+)/(\\d+) (\\d+:\\d+:\\d+)\\.(\\d+):(\\d+)$',
+                                  ['m', 'd', 'y', 'hms', 'ms', 'serial']) END AS local_stamp,
+               regexp_extract(sb, ' key=("[^"]*"?|\\S+)', 1) AS key_raw,
+               CASE WHEN interpreted THEN regexp_extract(coalesce(cwd_body, ''), '(?:^| )cwd=(.*)$', 1)
+                    ELSE regexp_extract(coalesce(cwd_body, ''), '(?:^| )cwd=("[^"]*"?|\\S+)', 1) END AS cwd_raw,
+               CASE WHEN interpreted THEN regexp_extract(coalesce(proctitle_body, ''), '(?:^| )proctitle=(.*)$', 1)
+                    ELSE regexp_extract(coalesce(proctitle_body, ''), '(?:^| )proctitle=("[^"]*"?|\\S+)', 1) END AS proctitle_raw,
+               CASE WHEN interpreted THEN regexp_extract(coalesce(sockaddr_body, ''), '(?:^| )saddr=(\\{{.*\\}})', 1)
+                    ELSE regexp_extract(coalesce(sockaddr_body, ''), '(?:^| )saddr=(\\S+)', 1) END AS saddr_raw
+        FROM base
+    """)
+    con.execute(f"""
+        CREATE TEMP TABLE {f}_1 AS
+        SELECT * EXCLUDE (k),
+            CASE WHEN k.pid <> '' THEN k.arch ELSE regexp_extract(sb, '(?:^| )arch=(\\S+)', 1) END AS arch,
+            CASE WHEN k.pid <> '' THEN k.syscall ELSE regexp_extract(sb, '(?:^| )syscall=(\\S+)', 1) END AS syscall_nr,
+            CASE WHEN k.pid <> '' THEN k.success ELSE regexp_extract(sb, '(?:^| )success=(\\S+)', 1) END AS success_raw,
+            CASE WHEN k.pid <> '' THEN k.exit ELSE regexp_extract(sb, '(?:^| )exit=(-?\\d+|[A-Z0-9]+)', 1) END AS exit_raw,
+            TRY_CAST(CASE WHEN k.pid <> '' THEN k.pid ELSE regexp_extract(sb, '(?:^| )pid=(\\d+)', 1) END AS BIGINT) AS pid,
+            TRY_CAST(CASE WHEN k.pid <> '' THEN k.ppid ELSE regexp_extract(sb, '(?:^| )ppid=(\\d+)', 1) END AS BIGINT) AS ppid,
+            CASE WHEN k.pid <> '' THEN k.uid ELSE regexp_extract(sb, '(?:^| )uid=(\\S+)', 1) END AS uid_raw,
+            CASE WHEN k.pid <> '' THEN k.auid ELSE regexp_extract(sb, '(?:^| )auid=(\\S+)', 1) END AS auid_raw,
+            CASE WHEN k.pid <> '' THEN k.euid ELSE regexp_extract(sb, '(?:^| )euid=(\\S+)', 1) END AS euid_raw,
+            CASE WHEN k.pid <> '' THEN k.tty ELSE regexp_extract(sb, '(?:^| )tty=(\\S+)', 1) END AS tty,
+            CASE WHEN k.pid <> '' THEN k.ses ELSE regexp_extract(sb, '(?:^| )ses=(\\S+)', 1) END AS ses,
+            CASE WHEN k.pid <> '' THEN k.comm
+                 WHEN interpreted THEN regexp_extract(sb, '(?:^| )comm=(.*?) exe=', 1)
+                 ELSE regexp_extract(sb, '(?:^| )comm=("[^"]*"?|\\S+)', 1) END AS comm_raw,
+            CASE WHEN k.pid <> '' THEN k.exe
+                 WHEN interpreted THEN regexp_extract(sb, '(?:^| )exe=(.*?)(?: subj=| key=|$)', 1)
+                 ELSE regexp_extract(sb, '(?:^| )exe=("[^"]*"?|\\S+)', 1) END AS exe_raw,
+            regexp_extract(coalesce(enriched, ''), '(?:^| )UID="?([^" ]+)', 1) AS enriched_uid
+        FROM {f}_0
+    """)
+    con.execute(f"DROP TABLE {f}_0")
+    con.execute(f"""
+        CREATE TEMP TABLE {f} AS
+        SELECT * EXCLUDE (sb, enriched),
             CASE WHEN interpreted THEN
                     timezone({sql_string(tz)}, try_strptime(
                         CASE WHEN length(local_stamp.y) = 2 THEN '20' || local_stamp.y ELSE local_stamp.y END
@@ -200,8 +262,9 @@ def _fields(con, ev: str, f: str, tz: str, hint_host: str | None) -> None:
                  WHEN auid_raw = 'root' THEN 0 END AS auid,
             CASE WHEN uid_raw <> '' AND NOT regexp_full_match(uid_raw, '\\d+') THEN uid_raw
                  ELSE nullif(enriched_uid, '') END AS user_name
-        FROM fields
+        FROM {f}_1
     """)
+    con.execute(f"DROP TABLE {f}_1")
 
 
 def _arguments(con, f: str, args: str) -> None:
@@ -287,14 +350,14 @@ def _warn_events(ctx: ParseContext, f: str, args: str, addr: str) -> None:
                left(e.execve_body, 240) AS excerpt
         FROM {f} e WHERE e.n_syscall = 0 AND e.execve_body IS NOT NULL
         UNION ALL
-        SELECT {loc}, 'socket event without its SYSCALL record: pid unknown', e.sockaddr_body
-        FROM {f} e WHERE e.n_syscall = 0 AND e.execve_body IS NULL AND e.sockaddr_body IS NOT NULL
+        SELECT {loc}, 'socket event without its SYSCALL record: pid unknown', e.saddr_raw
+        FROM {f} e WHERE e.n_syscall = 0 AND e.execve_body IS NULL AND e.has_sockaddr
         UNION ALL
         SELECT {loc}, 'event id ' || e.stamp || ' has ' || e.n_syscall || ' SYSCALL records (logs of several hosts without node=?): the first is used',
-               left(e.syscall_body, 240)
+               e.syscall_excerpt
         FROM {f} e WHERE e.n_syscall > 1
         UNION ALL
-        SELECT {loc}, 'SYSCALL record without a pid (cut line?)', left(e.syscall_body, 240)
+        SELECT {loc}, 'SYSCALL record without a pid (cut line?)', e.syscall_excerpt
         FROM {f} e WHERE e.n_syscall > 0 AND e.pid IS NULL
         UNION ALL
         SELECT {loc}, 'event time is not readable', e.stamp
@@ -317,7 +380,7 @@ def _warn_events(ctx: ParseContext, f: str, args: str, addr: str) -> None:
         SELECT 'line:' || coalesce(e.sockaddr_line, e.first_line), 'sockaddr not decoded: ' || d.error, e.saddr_raw
         FROM {f} e JOIN {addr} d USING (saddr_raw) WHERE d.error IS NOT NULL
         UNION ALL
-        SELECT {loc}, 'exe, comm or cwd is cut or not valid hex', left(e.syscall_body, 240)
+        SELECT {loc}, 'exe, comm or cwd is cut or not valid hex', e.syscall_excerpt
         FROM {f} e WHERE NOT e.interpreted AND (audit_value_truncated(e.exe_raw) OR audit_value_truncated(e.comm_raw)
                                                 OR audit_value_truncated(e.cwd_raw))
     """)
@@ -350,7 +413,10 @@ def _insert_processes(ctx: ParseContext, f: str, args: str, source_format: str) 
                coalesce(host, '') || ':' || stamp AS exec_id, NULL AS parent_exec_id,
                audit_key, stamp AS event_id, {sql_string(source_format)} AS source_format,
                {_locator()} AS locator,
-               json_object('paths', list_transform(list_sort(path_items), lambda x: audit_value(x.name)),
+               json_object('paths', list_transform(list_sort(list_transform(path_bodies, lambda b: {{
+                               'item': TRY_CAST(regexp_extract(b, '(?:^| )item=(\\d+)', 1) AS INTEGER),
+                               'name': regexp_extract(b, '(?:^| )name=("[^"]*"|\\S+)', 1)}})),
+                           lambda x: audit_value(x.name)),
                            'euid', nullif(euid_raw, ''), 'tty', nullif(tty, ''), 'ses', nullif(ses, ''),
                            'arch', nullif(arch, ''), 'argv_bytes', argv_bytes, 'records', n_records,
                            'node', nullif(node, '')) AS extra
@@ -375,6 +441,6 @@ def _insert_sockets(ctx: ParseContext, f: str, addr: str, source_format: str) ->
                json_object('saddr', e.saddr_raw, 'key', e.audit_key, 'arch', nullif(e.arch, ''),
                            'node', nullif(e.node, '')) AS extra
         FROM {f} e JOIN {addr} d USING (saddr_raw)
-        WHERE e.sockaddr_body IS NOT NULL
+        WHERE e.has_sockaddr
           AND (e.syscall IS NULL OR e.syscall NOT IN ('execve', 'execveat'))
     """)
