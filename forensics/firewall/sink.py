@@ -18,6 +18,9 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from forensics.context import ParseContext, sql_string
 
 from .addresses import ClusterAddresses
@@ -27,9 +30,33 @@ NETFILTER_FAMILY = ("netfilter", "journald", "ulogd")
 DUPLICATE_WINDOW_S = 2.0
 
 
+def register_ip_function(con) -> None:
+    """``fw_ip(text)``: canonical address text (IPv6 compressed, IPv4 without leading zeros), NULL
+    when the text is not an address; computed once per distinct value of each vector."""
+    if con.execute("SELECT count(*) FROM duckdb_functions() WHERE function_name = 'fw_ip'").fetchall()[0][0]:
+        return
+    from .netfilter_line import normalise_ip
+
+    def fw_ip(values):
+        unique = pc.unique(values)
+        mapped = pa.array([normalise_ip(v) if v is not None else None for v in unique.to_pylist()], type=pa.string())
+        return pc.take(mapped, pc.index_in(values, value_set=unique))
+
+    con.create_function("fw_ip", fw_ip, ["VARCHAR"], "VARCHAR", type="arrow", null_handling="special",
+                        side_effects=False)
+
+
+def canonical_ip_sql(expr: str) -> str:
+    """SQL giving canonical text for an address column; Python runs only for IPv6 and odd IPv4."""
+    return (f"CASE WHEN contains({expr}, ':') OR starts_with({expr}, '0') OR contains({expr}, '.0') "
+            f"THEN (CASE WHEN contains({expr}, ':') OR regexp_matches({expr}, '(^|\\.)0[0-9]') "
+            f"THEN fw_ip({expr}) ELSE {expr} END) ELSE {expr} END")
+
+
 class NetEventWriter:
     def __init__(self, ctx: ParseContext, source_format: str, family: tuple[str, ...] | None = None) -> None:
         self.ctx = ctx
+        register_ip_function(ctx.con)
         self.source_format = source_format
         self.family = family
         self.addresses = ClusterAddresses.from_case(ctx.con)
@@ -58,6 +85,10 @@ class NetEventWriter:
         try:
             present = {row[0] for row in con.execute(f"DESCRIBE {inner}").fetchall()}
             wanted = [c for c in self._columns() if c in present and c not in ("direction", "source_format", "host")]
+            addresses = [c for c in ("src_ip", "dst_ip", "src_private_ip") if c in present]
+            if addresses:  # canonical text before direction and host lookups read it
+                inner = ("SELECT * REPLACE (" + ", ".join(f"{canonical_ip_sql(c)} AS {c}" for c in addresses)
+                         + f") FROM ({inner})")
             select_list = [f"v.{c}" for c in wanted]
             joins = ""
             if host_from_addresses:
