@@ -41,7 +41,8 @@ code{font-family:"DejaVu Sans Mono",Menlo,Consolas,monospace;font-size:12px}
 .sev-low{background:#1565c0}.sev-info{background:#607d8b}p.note{color:#6d4c41;font-style:italic;margin:4px 0}
 figure{margin:6px 0}figure img{max-width:100%;border:1px solid #e0e0e0}figcaption{color:#455a64;font-size:12px}
 details{margin:6px 0}summary{cursor:pointer;color:#37474f}input.filter{margin:4px 0;padding:3px 6px;width:18em}
-td.num{text-align:right;font-variant-numeric:tabular-nums}
+td.num{text-align:right;font-variant-numeric:tabular-nums}dl.nested{margin:0;gap:0 10px}
+h3.group{margin:12px 0 2px;font-size:14px;color:#263238}ol{margin:0;padding-left:1.4em}
 """.strip()
 
 SCRIPT = """
@@ -79,13 +80,21 @@ def esc(value: Any) -> str:
     return html.escape(terminal_safe(value, single_line=False), quote=True)
 
 
-def _cell(name: str, value: Any) -> str:
+def _cell(name: str, value: Any, depth: int = 0) -> str:
     if value is None:
         return ""
-    if is_record_list(value):
-        return _nested_table(value)
-    if isinstance(value, dict) or (isinstance(value, list) and any(isinstance(v, (dict, list)) for v in value)):
+    if depth > 5:
         return "<pre>" + esc(json.dumps(value, indent=1, sort_keys=True, ensure_ascii=False)) + "</pre>"
+    if is_record_list(value):
+        return _nested_table(value, depth)
+    if isinstance(value, dict):
+        if not value:
+            return ""
+        items = "".join(f"<dt>{esc(k)}</dt><dd>{_cell(str(k), v, depth + 1)}</dd>" for k, v in value.items()
+                        if v is not None and v != [] and v != {})
+        return f'<dl class="nested">{items}</dl>'
+    if isinstance(value, list) and any(isinstance(v, (dict, list)) for v in value):
+        return "<ol>" + "".join(f"<li>{_cell(name, v, depth + 1)}</li>" for v in value) + "</ol>"
     if name == "severity" and isinstance(value, str) and value in SEVERITIES:
         return f'<span class="sev sev-{value}">{value}</span>'
     if name == "sha256" or name.endswith("_sha256"):
@@ -93,14 +102,15 @@ def _cell(name: str, value: Any) -> str:
     return esc(text(value))
 
 
-def _nested_table(records: list[dict[str, Any]]) -> str:
+def _nested_table(records: list[dict[str, Any]], depth: int = 0) -> str:
     columns: list[str] = []
     for record in records:
         for key in record:
             if key not in columns:
                 columns.append(key)
     head = "".join(f"<th>{esc(c)}</th>" for c in columns)
-    body = "".join("<tr>" + "".join(f"<td>{_cell(c, r.get(c))}</td>" for c in columns) + "</tr>" for r in records)
+    body = "".join("<tr>" + "".join(f"<td>{_cell(c, r.get(c), depth + 1)}</td>" for c in columns) + "</tr>"
+                   for r in records)
     return f'<table class="nested"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
@@ -110,16 +120,22 @@ def _numeric(section: Section, index: int) -> bool:
                                             "UINTEGER", "DOUBLE", "FLOAT", "DECIMAL", "REAL"))
 
 
-def _table(section: Section) -> str:
+def _table(section: Section, rows: list[list[Any]], skip: str | None = None) -> str:
+    shown = [i for i, c in enumerate(section.columns) if c.name != skip]
     numeric = [_numeric(section, i) for i in range(len(section.columns))]
-    head = "".join(f"<th>{esc(c.name)}</th>" for c in section.columns)
-    rows = []
-    for row in section.rows:
+    head = "".join(f"<th>{esc(section.columns[i].name)}</th>" for i in shown)
+    lines = []
+    for row in rows:
         cells = "".join(
-            (f'<td class="num">' if numeric[i] else "<td>") + _cell(section.columns[i].name, value) + "</td>"
-            for i, value in enumerate(row))
-        rows.append(f"<tr>{cells}</tr>")
-    return f'<table class="rows"><thead><tr>{head}</tr></thead><tbody>\n' + "\n".join(rows) + "\n</tbody></table>"
+            ('<td class="num">' if numeric[i] else "<td>") + _cell(section.columns[i].name, row[i]) + "</td>"
+            for i in shown)
+        lines.append(f"<tr>{cells}</tr>")
+    return f'<table class="rows"><thead><tr>{head}</tr></thead><tbody>\n' + "\n".join(lines) + "\n</tbody></table>"
+
+
+def group_title(column: str, key: Any) -> str:
+    """A group's heading: its value when that is words ("incident 1: ..."), else column and value."""
+    return text(key) if isinstance(key, str) and " " in key else f"{column} {text(key)}"
 
 
 def heading_columns(section: Section) -> list[str]:
@@ -128,10 +144,12 @@ def heading_columns(section: Section) -> list[str]:
     return [h for h in wanted if h in names]
 
 
-def _records(section: Section) -> str:
+def _records(section: Section, rows: list[list[Any]], skip: str | None = None) -> str:
     heading = heading_columns(section)
+    names = [c.name for c in section.columns]
     parts = []
-    for record in section.records():
+    for record in (dict(zip(names, row)) for row in rows):
+        record.pop(skip, None)
         title = " · ".join(_cell(h, record[h]) for h in heading if record[h] is not None)
         items = "".join(f"<dt>{esc(k)}</dt><dd>{_cell(k, v)}</dd>" for k, v in record.items()
                         if k not in heading and v is not None and v != [])
@@ -156,10 +174,11 @@ def _section(section: Section) -> str:
         out.append(_plots(section))
     if not section.rows:
         out.append('<p class="note">No rows in this case.</p>')
-    elif section.layout == "record":
-        out.append(_records(section))
-    else:
-        out.append(_table(section))
+    group = section.group_column
+    for key, rows in (section.groups() if section.rows else []):
+        if group is not None:
+            out.append(f'<h3 class="group">{esc(group_title(group, key))}</h3>')
+        out.append(_records(section, rows, group) if section.layout == "record" else _table(section, rows, group))
     if section.truncated:
         out.append(f'<p class="note">Showing {len(section.rows)} of {section.row_count} rows; '
                    f"run the section's SQL for all of them.</p>")
@@ -213,8 +232,8 @@ def render_html(title: str, manifest: dict[str, Any], sections: list[Section], s
     skipped_html = ""
     if skipped:
         items = "".join(f"<li>{esc(s.title)} ({esc(s.name)}): {esc(s.reason)}</li>" for s in skipped)
-        skipped_html = ('<section id="skipped"><h2>Sections not in this report</h2><p class="desc">Their '
-                        f"tables are missing or empty in this case.</p><ul>{items}</ul></section>")
+        skipped_html = ('<section id="skipped"><h2>Sections not in this report</h2><p class="desc">They '
+                        f"have nothing to show in this case, for the reason given.</p><ul>{items}</ul></section>")
     generated = manifest.get("generated_at")
     subtitle = (f"{esc(manifest['tool']['name'])} {esc(manifest['tool']['version'])} · case "
                 f"{esc(text(manifest['case'].get('file')))} · {len(manifest.get('evidence', []))} evidence files"

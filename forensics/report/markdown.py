@@ -13,7 +13,7 @@ import re
 from typing import Any
 
 from ..textsafe import terminal_safe
-from .html import heading_columns
+from .html import group_title, heading_columns
 from .sections import Section, SkippedSection
 from .values import is_record_list, text
 
@@ -30,6 +30,8 @@ def md(value: Any) -> str:
 def _cell(value: Any) -> str:
     if value is None:
         return ""
+    if isinstance(value, str) and "\n" in value:
+        return "<br>".join(md(line) for line in value.split("\n"))
     if is_record_list(value):
         return "<br>".join(md(", ".join(f"{k}={text(v)}" for k, v in record.items())) for record in value)
     if isinstance(value, dict) or (isinstance(value, list) and any(isinstance(v, (dict, list)) for v in value)):
@@ -37,30 +39,58 @@ def _cell(value: Any) -> str:
     return md(text(value))
 
 
-def _table(section: Section) -> list[str]:
-    lines = ["| " + " | ".join(md(c.name) for c in section.columns) + " |",
-             "|" + "|".join("---" for _ in section.columns) + "|"]
-    for row in section.rows:
-        lines.append("| " + " | ".join(_cell(v) for v in row) + " |")
+def _table(section: Section, rows: list[list[Any]], skip: str | None = None) -> list[str]:
+    shown = [i for i, c in enumerate(section.columns) if c.name != skip]
+    lines = ["| " + " | ".join(md(section.columns[i].name) for i in shown) + " |",
+             "|" + "|".join("---" for _ in shown) + "|"]
+    for row in rows:
+        lines.append("| " + " | ".join(_cell(row[i]) for i in shown) + " |")
     return lines
 
 
-def _records(section: Section) -> list[str]:
+def _value_lines(key: str, value: Any, indent: str, depth: int = 0) -> list[str]:
+    """A record field as bullet lines; dicts and lists of records nest as sub-bullets."""
+    if isinstance(value, dict) and value and depth < 6:
+        lines = [f"{indent}- **{md(key)}**:"]
+        for k, v in value.items():
+            if v is not None and v != [] and v != {}:
+                lines += _value_lines(str(k), v, indent + "  ", depth + 1)
+        return lines
+    if is_record_list(value) and depth < 6:
+        lines = [f"{indent}- **{md(key)}**:"]
+        for item in value:
+            if all(not isinstance(v, (dict, list)) or is_scalar_list(v) for v in item.values()):
+                lines.append(f"{indent}  - " + md(", ".join(f"{k}={text(v)}" for k, v in item.items()
+                                                             if v is not None)))
+            else:
+                lines.append(f"{indent}  -")
+                for k, v in item.items():
+                    if v is not None and v != [] and v != {}:
+                        lines += _value_lines(str(k), v, indent + "    ", depth + 1)
+        return lines
+    if isinstance(value, str) and "\n" in value:
+        first, *rest = value.split("\n")
+        return [f"{indent}- **{md(key)}**: {md(first)}  "] + [f"{indent}  {md(line)}  " for line in rest]
+    return [f"{indent}- **{md(key)}**: {_cell(value)}"]
+
+
+def is_scalar_list(value: Any) -> bool:
+    return isinstance(value, list) and all(not isinstance(v, (dict, list)) for v in value)
+
+
+def _records(section: Section, rows: list[list[Any]], skip: str | None = None) -> list[str]:
     heading = heading_columns(section)
+    names = [c.name for c in section.columns]
     lines: list[str] = []
-    for record in section.records():
+    for record in (dict(zip(names, row)) for row in rows):
+        record.pop(skip, None)
         title = " · ".join(md(text(record[h])) for h in heading if record[h] is not None)
         if title:
-            lines += [f"### {title}", ""]
+            lines += [f"#### {title}" if skip else f"### {title}", ""]
         for key, value in record.items():
-            if key in heading or value is None or value == []:
+            if key in heading or value is None or value == [] or value == {}:
                 continue
-            if is_record_list(value):
-                lines.append(f"- **{md(key)}**:")
-                for item in value:
-                    lines.append("  - " + md(", ".join(f"{k}={text(v)}" for k, v in item.items())))
-            else:
-                lines.append(f"- **{md(key)}**: {_cell(value)}")
+            lines += _value_lines(key, value, "")
         lines.append("")
     return lines
 
@@ -73,10 +103,14 @@ def _section(section: Section) -> list[str]:
         lines += [f"![{md(plot.caption)}]({plot.file})", ""]
     if not section.rows:
         lines += ["_No rows in this case._", ""]
-    elif section.layout == "record":
-        lines += _records(section)
-    else:
-        lines += _table(section) + [""]
+    group = section.group_column
+    for key, rows in (section.groups() if section.rows else []):
+        if group is not None:
+            lines += [f"### {md(group_title(group, key))}", ""]
+        if section.layout == "record":
+            lines += _records(section, rows, group)
+        else:
+            lines += _table(section, rows, group) + [""]
     if section.truncated:
         lines += [f"_Showing {len(section.rows)} of {section.row_count} rows; run the section's SQL for all of "
                   "them._", ""]
@@ -105,7 +139,8 @@ def render_markdown(title: str, manifest: dict[str, Any], sections: list[Section
     for section in sections:
         lines += _section(section)
     if skipped:
-        lines += ["## Sections not in this report", "", "Their tables are missing or empty in this case.", ""]
+        lines += ["## Sections not in this report", "", "They have nothing to show in this case, for the reason given.",
+                  ""]
         lines += [f"- {md(s.title)} ({md(s.name)}): {md(s.reason)}" for s in skipped] + [""]
     lines += ["## Manifest", "",
               "Every input file and query file with its SHA-256; `manifest.json` has the full manifest, "

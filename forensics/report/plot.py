@@ -104,6 +104,26 @@ def _as_utc(value: Any) -> dt.datetime | None:
     raise TypeError(f"not a time: {value!r}")
 
 
+def sources(con: duckdb.DuckDBPyConnection, corrected: bool = True) -> dict[str, str]:
+    """What to read each table from: the clock-corrected views when the case has them (times on
+    the reference clock; the host's offset applied to what the host stamped), else the table."""
+    chosen = {t: t for t in ("gpu_samples", "agent_steps", "findings", "net_events")}
+    if not corrected:
+        return chosen
+    names = {r[0] for r in _fetch(con, "SELECT table_name FROM information_schema.tables "
+                                       "WHERE table_schema = 'main'")}
+    replace = {
+        "gpu_samples": "coalesce(ts_corrected, ts) AS ts",
+        "agent_steps": "coalesce(ts_corrected, ts) AS ts, coalesce(ts_end_corrected, ts_end) AS ts_end",
+        "findings": "coalesce(ts_start_corrected, ts_start) AS ts_start, coalesce(ts_end_corrected, ts_end) AS ts_end",
+        "net_events": "coalesce(ts_corrected, ts) AS ts, coalesce(ts_end_corrected, ts_end) AS ts_end",
+    }
+    for table, columns in replace.items():
+        if f"{table}_corrected" in names:
+            chosen[table] = f"(SELECT * REPLACE ({columns}) FROM {table}_corrected)"
+    return chosen
+
+
 def choose_host(con: duckdb.DuckDBPyConnection) -> str | None:
     """The host with the most serious findings; else the host with most flagged agent actions;
     else the first host with GPU samples."""
@@ -120,13 +140,15 @@ def choose_host(con: duckdb.DuckDBPyConnection) -> str | None:
     return None
 
 
-def choose_window(con: duckdb.DuckDBPyConnection, host: str) -> tuple[dt.datetime, dt.datetime] | None:
-    rows = _fetch(con, f"""SELECT min(ts_start), max(coalesce(ts_end, ts_start)) FROM findings
+def choose_window(con: duckdb.DuckDBPyConnection, host: str,
+                  src: dict[str, str] | None = None) -> tuple[dt.datetime, dt.datetime] | None:
+    src = src or sources(con, corrected=False)
+    rows = _fetch(con, f"""SELECT min(ts_start), max(coalesce(ts_end, ts_start)) FROM {src['findings']} f
                            WHERE host = ? AND ts_start IS NOT NULL AND {SEVERITY_RANK} >= 1""", [host])
     if rows and rows[0][0] is not None:
         return _as_utc(rows[0][0]), _as_utc(rows[0][1])
     for sql in ("SELECT min(ts), max(ts) FROM agent_actions WHERE host = ? AND category <> 'recon'",
-                "SELECT min(ts), max(ts) FROM gpu_samples WHERE host = ?"):
+                f"SELECT min(ts), max(ts) FROM {src['gpu_samples']} g WHERE host = ?"):
         rows = _fetch(con, sql, [host])
         if rows and rows[0][0] is not None:
             return _as_utc(rows[0][0]), _as_utc(rows[0][1])
@@ -134,7 +156,7 @@ def choose_window(con: duckdb.DuckDBPyConnection, host: str) -> tuple[dt.datetim
 
 
 def _gather(con: duckdb.DuckDBPyConnection, host: str, start: dt.datetime, end: dt.datetime,
-            gpus: list[int] | None) -> dict[str, Any]:
+            gpus: list[int] | None, src: dict[str, str]) -> dict[str, Any]:
     span = max((end - start).total_seconds(), 1.0)
     bucket = max(1.0, span / BUCKETS)
     gpu_filter = ""
@@ -146,7 +168,7 @@ def _gather(con: duckdb.DuckDBPyConnection, host: str, start: dt.datetime, end: 
         WITH s AS (
             SELECT coalesce(gpu_uuid, 'index ' || gpu_index) AS gpu_key, gpu_index,
                    to_timestamp(floor(epoch(ts) / ?) * ?) AS bucket_ts, util
-            FROM gpu_samples
+            FROM {src['gpu_samples']} g
             WHERE host = ? AND ts BETWEEN ? AND ? AND util IS NOT NULL {gpu_filter}
         )
         SELECT gpu_key, min(min(gpu_index)) OVER (PARTITION BY gpu_key) AS first_index, bucket_ts, avg(util)
@@ -158,24 +180,24 @@ def _gather(con: duckdb.DuckDBPyConnection, host: str, start: dt.datetime, end: 
         entry = series.setdefault(key, {"index": index, "ts": [], "util": []})
         entry["ts"].append(_as_utc(ts))
         entry["util"].append(float(util))
-    steps = _fetch(con, """
+    steps = _fetch(con, f"""
         SELECT s.ts, s.trajectory_id, s.step,
                (SELECT string_agg(DISTINCT a.category, ',' ORDER BY a.category) FROM agent_actions a
                 WHERE a.trajectory_id = s.trajectory_id AND a.step = s.step) AS categories
-        FROM agent_steps s
+        FROM {src['agent_steps']} s
         WHERE s.host = ? AND s.ts BETWEEN ? AND ?
         ORDER BY s.ts, s.trajectory_id, s.step""", [host, start, end])
     if not steps:  # agent_actions may be missing: plain steps still show
-        steps = [(ts, traj, step, None) for ts, traj, step in _fetch(con, """
-            SELECT ts, trajectory_id, step FROM agent_steps WHERE host = ? AND ts BETWEEN ? AND ?
+        steps = [(ts, traj, step, None) for ts, traj, step in _fetch(con, f"""
+            SELECT ts, trajectory_id, step FROM {src['agent_steps']} s WHERE host = ? AND ts BETWEEN ? AND ?
             ORDER BY ts, trajectory_id, step""", [host, start, end])]
-    findings = _fetch(con, """
+    findings = _fetch(con, f"""
         SELECT kind, ts_start, coalesce(ts_end, ts_start), severity, coalesce(title, kind)
-        FROM findings
+        FROM {src['findings']} f
         WHERE host = ? AND ts_start <= ? AND coalesce(ts_end, ts_start) >= ?
         ORDER BY ts_start, kind, finding_id""", [host, end, start])
-    alerts = _fetch(con, """
-        SELECT ts FROM net_events
+    alerts = _fetch(con, f"""
+        SELECT ts FROM {src['net_events']} n
         WHERE action = 'alert' AND ts BETWEEN ? AND ?
           AND (host = ? OR src_ip IN (SELECT ip FROM host_addresses WHERE host = ?)
                OR dst_ip IN (SELECT ip FROM host_addresses WHERE host = ?))
@@ -211,13 +233,13 @@ def _pivot(data: dict[str, Any]) -> tuple[dt.datetime | None, str | None]:
 
 
 def _gpus_named_by_findings(con: duckdb.DuckDBPyConnection, host: str, start: dt.datetime,
-                            end: dt.datetime) -> dict[str, list[str]]:
+                            end: dt.datetime, src: dict[str, str]) -> dict[str, list[str]]:
     """GPUs that findings on the host name in their details (gpu_uuid, else gpu_index), with the
     finding kinds: the GPU detections say which GPUs a miner held."""
-    rows = _fetch(con, """
+    rows = _fetch(con, f"""
         SELECT coalesce(lower(json_extract_string(details, '$.gpu_uuid')),
                         'index ' || json_extract_string(details, '$.gpu_index')) AS gpu, kind
-        FROM findings
+        FROM {src['findings']} f
         WHERE host = ? AND details IS NOT NULL AND ts_start <= ? AND coalesce(ts_end, ts_start) >= ?
           AND (json_extract_string(details, '$.gpu_uuid') IS NOT NULL
                OR json_extract_string(details, '$.gpu_index') IS NOT NULL)
@@ -276,7 +298,7 @@ def _draw_panel(ax_gpu: Any, ax_ev: Any, data: dict[str, Any], gpu_facts: list[d
             for i, s in enumerate(flagged[:12]):
                 late = (_as_utc(s[0]) - w_start).total_seconds() / span > 0.6
                 ax_ev.annotate(terminal_safe(f"#{s[2]} {s[3]}", max_len=32), (mdates.date2num(_as_utc(s[0])), y),
-                               xytext=(0, 7 + 8 * (i % 4)), textcoords="offset points", fontsize=7,
+                               xytext=(0, 6 + 7 * (i % 3)), textcoords="offset points", fontsize=6.5,
                                color=LANE_COLOURS["agent steps"], ha="right" if late else "left")
     for lane, y in y_of.items():
         if lane == "agent steps":
@@ -310,9 +332,12 @@ def _draw_panel(ax_gpu: Any, ax_ev: Any, data: dict[str, Any], gpu_facts: list[d
 
 def plot_timeline(con: duckdb.DuckDBPyConnection, host: str | None = None, start: Any = None, end: Any = None,
                   gpus: list[int] | None = None, title: str | None = None, path: str | None = None,
-                  widen_to_agent_actions: bool | None = None) -> TimelinePlot:
+                  widen_to_agent_actions: bool | None = None, corrected: bool = True) -> TimelinePlot:
     """Draw the timeline figure for ``host`` between ``start`` and ``end`` (UTC; chosen from the
     findings when not given) and return it; ``path`` also writes the PNG there.
+
+    ``corrected`` reads the clock-corrected views when the case has them (records a host stamped
+    with a clock that runs behind move to the reference clock); False draws times as stamped.
 
     ``widen_to_agent_actions`` moves the start back to the first flagged agent action on the host
     in the two hours before it (the step that launched what the findings saw); by default only
@@ -324,12 +349,13 @@ def plot_timeline(con: duckdb.DuckDBPyConnection, host: str | None = None, start
 
     from ..errors import QueryError
 
+    src = sources(con, corrected)
     host = host or choose_host(con)
     if host is None:
         raise QueryError("nothing to plot: the case has no findings, agent actions or GPU samples with a host")
     start_ts, end_ts = _as_utc(start), _as_utc(end)
     if start_ts is None or end_ts is None:
-        window = choose_window(con, host)
+        window = choose_window(con, host, src)
         if window is None:
             raise QueryError(f"nothing to plot for host {host}: no findings, agent actions or GPU samples")
         start_ts, end_ts = start_ts or window[0], end_ts or window[1]
@@ -344,10 +370,10 @@ def plot_timeline(con: duckdb.DuckDBPyConnection, host: str | None = None, start
             start_ts = min(start_ts, _as_utc(rows[0][0]))
     pad = max(dt.timedelta(seconds=60), (end_ts - start_ts) * 0.05)
     start_ts, end_ts = start_ts - pad, end_ts + pad
-    data = _gather(con, host, start_ts, end_ts, gpus)
+    data = _gather(con, host, start_ts, end_ts, gpus, src)
     pivot, pivot_basis = _pivot(data)
 
-    named = _gpus_named_by_findings(con, host, start_ts, end_ts)
+    named = _gpus_named_by_findings(con, host, start_ts, end_ts, src)
     gpu_facts = []
     for key, entry in data["series"].items():
         before = _mean([u for t, u in zip(entry["ts"], entry["util"]) if pivot and t < pivot])
@@ -407,10 +433,11 @@ def plot_timeline(con: duckdb.DuckDBPyConnection, host: str | None = None, start
             labels["other findings"] = "\n".join(textwrap.fill(terminal_safe(k.replace("_", " "), max_len=40), 14)
                                                   for k in other_kinds)
         ax_ev.set_yticks([y_of[lane] for lane in shown_lanes], labels=[labels[lane] for lane in shown_lanes])
-        ax_ev.set_ylim(0.3, len(shown_lanes) + 0.9)
+        ax_ev.set_ylim(0.3, len(shown_lanes) + 0.6 + 0.12 * len(shown_lanes) + 0.5)
         ax_gpu.set_ylabel("GPU utilisation %")
-        ax_gpu.set_title(terminal_safe(title or f"{host}: GPU utilisation and incident events (UTC)", max_len=120),
-                         loc="left")
+        figure.suptitle(terminal_safe(title or f"{host}: GPU utilisation and incident events (UTC)", max_len=150),
+                        x=0.01, ha="left", fontsize=11)
+        ax_gpu.set_title(f"{host}, whole window", loc="left")
         ax_ev.set_xlabel(f"{start_ts:%Y-%m-%d %H:%M:%S} to {end_ts:%Y-%m-%d %H:%M:%S} UTC")
         if zoom:
             ax_zgpu.set_title(f"zoom: {zoom[0]:%H:%M:%S} to {zoom[1]:%H:%M:%S} around the pivot", loc="left")
@@ -419,11 +446,15 @@ def plot_timeline(con: duckdb.DuckDBPyConnection, host: str | None = None, start
                 label.set_visible(False)
         if data["series"]:
             ax_gpu.legend(loc="center right", fontsize=8, framealpha=0.9)
-        figure.subplots_adjust(left=0.085, right=0.985, top=0.94, bottom=0.09)
+        figure.subplots_adjust(left=0.085, right=0.985, top=0.9, bottom=0.09)
         buffer = io.BytesIO()
         figure.savefig(buffer, format="png", metadata={"Software": "cluster-forensics"})
+    offsets = _fetch(con, "SELECT offset_s FROM clock_offsets WHERE chosen AND host = ? ORDER BY offset_s LIMIT 1",
+                     [host]) if corrected else []
     facts = {
         "host": host,
+        "clock": ("corrected" if any(v.startswith("(") for v in src.values()) else "as stamped"),
+        "host_clock_offset_s": round(offsets[0][0], 3) if offsets and offsets[0][0] is not None else None,
         "window_start": iso_utc(start_ts),
         "window_end": iso_utc(end_ts),
         "bucket_seconds": round(data["bucket_s"], 3),

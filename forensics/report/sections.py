@@ -8,6 +8,10 @@ say how to show it::
     -- layout: table            (table | record | plot)
     -- empty: show              (show: an empty result is a statement; omit: drop the section)
     -- max_rows: 500            (rows shown; the rest are counted, never hidden silently)
+    -- heading: severity, title (record layout: the columns that title each record)
+    -- group: incident_id       (one sub-table per value of this column, in row order)
+    -- skip_if_rows_in: incidents   (leave the section out when that table has rows: a fallback
+                                     for cases the richer section does not cover)
 
 A section whose tables are not in the case (an older or partial case) is skipped and listed as
 skipped with the reason; any other SQL error is a bug and raised. Sections are found by glob and
@@ -73,6 +77,23 @@ class Section:
         return f"sql/{self.query.name}.sql"
 
     @property
+    def group_column(self) -> str | None:
+        wanted = self.query.meta.get("group", "").strip()
+        return wanted if wanted in [c.name for c in self.columns] else None
+
+    def groups(self) -> list[tuple[Any, list[list[Any]]]]:
+        """Rows split by the group column, groups in order of first appearance."""
+        column = self.group_column
+        if column is None:
+            return [(None, self.rows)]
+        index = [c.name for c in self.columns].index(column)
+        found: dict[Any, list[list[Any]]] = {}
+        for row in self.rows:
+            key = row[index]
+            found.setdefault(key if not isinstance(key, (list, dict)) else str(key), []).append(row)
+        return list(found.items())
+
+    @property
     def truncated(self) -> bool:
         return self.row_count > len(self.rows)
 
@@ -127,6 +148,14 @@ def _missing_table(exc: duckdb.Error) -> bool:
     return isinstance(exc, duckdb.CatalogException) or "does not exist" in message
 
 
+def _has_rows(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    exists = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'main' "
+                         "AND table_name = ?", [table]).fetchone()[0]
+    if not exists:
+        return False
+    return con.execute(f'SELECT EXISTS (SELECT 1 FROM "{table}")').fetchone()[0]
+
+
 def run_section(con: duckdb.DuckDBPyConnection, query: queryfiles.QueryFile, params: dict[str, Any],
                 max_rows: int | None = None) -> Section | SkippedSection:
     """Run one section query, keeping at most ``max_rows`` rows (and counting the rest)."""
@@ -134,6 +163,9 @@ def run_section(con: duckdb.DuckDBPyConnection, query: queryfiles.QueryFile, par
     if layout not in LAYOUTS:
         raise QueryError(f"report section {query.name}: unknown layout {layout!r} (use {', '.join(LAYOUTS)})")
     values = query.bind({k: v for k, v in params.items() if k in query.params})
+    covered_by = query.meta.get("skip_if_rows_in", "").strip()
+    if covered_by and _has_rows(con, covered_by):
+        return SkippedSection(query.name, query.title, f"{covered_by} has rows: the sections on it cover this")
     limit = _max_rows(query, max_rows)
     try:
         result = con.execute(query.sql, values)

@@ -4,6 +4,7 @@
 --   spans its medium-or-worse findings (the figure widens it to the agent actions just before).
 -- layout: plot
 -- empty: omit
+-- skip_if_rows_in: incidents
 WITH serious AS (
     SELECT * FROM findings
     WHERE host IS NOT NULL AND ts_start IS NOT NULL AND severity IN ('medium', 'high', 'critical')
