@@ -385,31 +385,38 @@ class NetfilterReader:
         return table, warnings
 
     def _times(self, comp: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        kind = comp["kind"]
-        year = comp["year"].copy()
-        bsd = (kind == 1) & (year == 0)
-        if bsd.any() and self.time is not None:
-            if self.time.years is None:
-                self.time.start_years(int(comp["month"][np.flatnonzero(bsd)[0]]))
-            year[bsd] = self.time.years.assign(np.where(bsd, comp["month"], 0), comp["line"])[bsd]
-            self.time.used_year = True
-        month, day = comp["month"], comp["day"]
-        hour, minute, second = comp["hour"], comp["minute"], comp["second"]
-        stamped = kind > 0
-        valid = valid_civil(year, month, day, hour, minute, second)
-        bad = stamped & ~valid
-        safe_month = np.where(valid, month, 1)
-        safe_day = np.where(valid, day, 1)
-        naive = (days_from_civil(year, safe_month, safe_day) * 86400 + hour * 3600 + minute * 60 + second)
-        has_offset = comp["offset"] != NO_OFFSET
-        utc = np.where(has_offset, naive - np.where(has_offset, comp["offset"], 0), naive)
-        local = stamped & ~has_offset
-        if local.any() and self.time is not None:
-            utc[local] = self.time.local(naive[local])
-            self.time.used_zone = True
-        ts_us = utc * 1_000_000 + comp["micro"]
-        inferred = (kind == 1) | local
-        return ts_us, inferred, bad
+        return times_from_components(self.time, comp)
+
+
+def times_from_components(time: TimeContext | None, comp: dict[str, np.ndarray]
+                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """UTC microseconds, inferred flags and impossible-date flags for stamp components in file
+    order (kind 1 RFC 3164, 2 ISO, 0 none; offset NO_OFFSET when the stamp had no zone)."""
+    kind = comp["kind"]
+    year = comp["year"].copy()
+    bsd = (kind == 1) & (year == 0)
+    if bsd.any() and time is not None:
+        if time.years is None:
+            time.start_years(int(comp["month"][np.flatnonzero(bsd)[0]]))
+        year[bsd] = time.years.assign(np.where(bsd, comp["month"], 0), comp["line"])[bsd]
+        time.used_year = True
+    month, day = comp["month"], comp["day"]
+    hour, minute, second = comp["hour"], comp["minute"], comp["second"]
+    stamped = kind > 0
+    valid = valid_civil(year, month, day, hour, minute, second)
+    bad = stamped & ~valid
+    safe_month = np.where(valid, month, 1)
+    safe_day = np.where(valid, day, 1)
+    naive = (days_from_civil(year, safe_month, safe_day) * 86400 + hour * 3600 + minute * 60 + second)
+    has_offset = comp["offset"] != NO_OFFSET
+    utc = np.where(has_offset, naive - np.where(has_offset, comp["offset"], 0), naive)
+    local = stamped & ~has_offset
+    if local.any() and time is not None:
+        utc[local] = time.local(naive[local])
+        time.used_zone = True
+    ts_us = utc * 1_000_000 + comp["micro"]
+    inferred = (kind == 1) | local
+    return ts_us, inferred, bad
 
 
 def iter_line_blocks(handle, block_size: int = 16 << 20) -> Iterator[tuple[bytes, int, int]]:
@@ -462,3 +469,19 @@ def with_host_and_action(table: pa.Table, hosts) -> pa.Table:
     return table.append_column("action", actions_for(prefix))
 
 
+
+
+def stamp_components(stamps: list, line_numbers: list[int]) -> dict[str, np.ndarray]:
+    """The component arrays of :func:`times_from_components` for parsed :class:`Stamp` objects
+    (None for a line without a stamp)."""
+    def col(name: str, default: int = 0) -> np.ndarray:
+        return np.array([getattr(s, name) if s is not None else default for s in stamps], dtype=np.int64)
+
+    return {
+        "line": np.asarray(line_numbers, dtype=np.int64),
+        "kind": np.array([s.kind if s is not None else 0 for s in stamps], dtype=np.int8),
+        "year": col("year"), "month": col("month"), "day": col("day"), "hour": col("hour"),
+        "minute": col("minute"), "second": col("second"), "micro": col("micro"),
+        "offset": np.array([(s.offset if s is not None and s.offset is not None else NO_OFFSET) for s in stamps],
+                           dtype=np.int64),
+    }

@@ -1,6 +1,7 @@
 -- title: Firewall and IDS alerts, imported with their own labels
 -- description: Records a firewall or IDS marked as an attack: action alert (Alibaba Cloud Firewall
---   rule_result alert, Suricata alerts) or an IPS label (attack_type_name, IPS rule name). Records
+--   rule_result alert, Suricata alerts, CEF act=alert) or a cloud firewall IPS label
+--   (attack_type_name, IPS rule name) on a record it dropped or passed. Records
 --   of one label and connection form one finding that keeps the source's wording (Chinese text
 --   included) in its summary and details. Alerts about traffic from the cluster are kind
 --   firewall_alert (the host is where it came from); alerts about traffic from outside are kind
@@ -19,7 +20,8 @@ WITH alerts AS (
            -- when the firewall logged it (the record's ts is the session start)
            coalesce(to_timestamp(TRY_CAST(json_extract_string(n.extra, '$.log_time') AS BIGINT)), n.ts) AS logged
     FROM net_events n
-    WHERE n.action = 'alert' OR (n.label IS NOT NULL AND n.source_format <> 'suricata_eve')
+    -- the cloud firewall's label is an attack type even on records it only dropped or passed
+    WHERE n.action = 'alert' OR (n.label IS NOT NULL AND n.source_format = 'alibaba_cloudfw')
 ),
 grouped AS (
     SELECT host, src, dst_ip, dst_port, proto, source_format, label, direction,
