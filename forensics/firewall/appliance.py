@@ -100,7 +100,9 @@ class RowBatch:
 
     def add(self, line: int, stamp: Stamp | None, row: dict) -> None:
         """``row`` holds net_events columns; ``ts`` may be given (an exact time from the record),
-        else the stamp's time is used; ``host`` is a name as logged (mapped to the inventory).
+        else the stamp's time is used; ``host`` is the logging device's name (kept in ``extra``
+        as ``device``: the row's host is the file's --host hint or the cluster host owning an
+        address).
         ``_ends_after_s`` sets ``ts_end`` that long after the stamp; ``_starts_before_s`` makes the
         stamp the end and starts the record that long before it."""
         self.rows.append(row)
@@ -147,10 +149,15 @@ class RowBatch:
             "ts": pa.array(ts, type=pa.timestamp("us", tz="UTC")),
             "ts_inferred": pa.array(flags, type=pa.bool_()),
         }
+        for row in keep_rows:
+            # the name in the syslog header is the device that logged (a firewall appliance): the
+            # host a record concerns is the cluster host owning one of its addresses (or --host)
+            device = row.pop("host", None)
+            if device and isinstance(row.get("extra"), dict):
+                row["extra"].setdefault("device", device)
+            row["host"] = self.hosts.hint
         for name in self.COLUMNS:
             values = [r.get(name) for r in keep_rows]
-            if name == "host":
-                values = [self.hosts.resolve(v) for v in values]
             if name == "extra":
                 values = [json.dumps(v, ensure_ascii=False, default=str) if v is not None else None for v in values]
             kind = pa.int32() if name in self.INTS else pa.int64() if name in self.BIGS else \
