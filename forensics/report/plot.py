@@ -388,6 +388,7 @@ def plot_timeline(con: duckdb.DuckDBPyConnection, host: str | None = None, start
             affected = jump is not None and jump >= JUMP_POINTS
             basis = f"utilisation up {round(jump, 1)} points after the pivot" if affected else None
         gpu_facts.append({"gpu": key, "gpu_index": entry["index"], "label": label,
+                          "first_sample": iso_utc(entry["ts"][0]) if entry["ts"] else None,
                           "mean_before": None if before is None else round(before, 1),
                           "mean_after": None if after is None else round(after, 1),
                           "affected": affected, "basis": basis})
