@@ -9,8 +9,10 @@ dropped at the end; only the normalised tables are written to the case.
 from __future__ import annotations
 
 import os
+import queue
 import shutil
 import subprocess
+import threading
 import uuid
 from pathlib import Path
 import pyarrow as pa
@@ -28,6 +30,8 @@ from .tshark import (DEFAULT_CHUNK_PACKETS, DEFAULT_SPLIT_BYTES, Chunk, clean_st
 KEEP_SSH_BYTES = 32 * 1024  # per side: banner plus clear-text key exchange
 MAX_LINE = 64 << 20  # one TSV line (a frame) may carry a large reassembled HTTP body
 MAX_SALVAGES = 20  # damaged places a capture may have before we stop reading on
+SEGMENT_BYTES = 48 << 20  # tshark output is loaded in pieces of this size while tshark goes on
+READ_BYTES = 4 << 20
 
 
 def _int_option(ctx: ParseContext, name: str, default: int) -> int:
@@ -48,7 +52,12 @@ class CaptureIngest:
         self.tools = find_tools()
         self.p = f"_pcap_{uuid.uuid4().hex[:10]}"
         self.scratch = Path(str(ctx.scratch_path("-pcap")))
-        self.n_chunks = 0
+        self.n_chunks = 0  # tshark runs (editcap chunks, salvaged remainders)
+        self.n_segments = 0  # pieces of tshark output loaded (the "chunk" of the staging tables)
+        self._segments = 0  # segment files named by the producer
+        self._procs: list[subprocess.Popen] = []
+        self._stop = threading.Event()
+        self.segment_bytes = _int_option(ctx, "pcap_segment_bytes", SEGMENT_BYTES)
         self.frames_read = 0
         self.last_frame = 0  # the highest frame number loaded so far
         self.damaged = False
@@ -67,7 +76,7 @@ class CaptureIngest:
             self._read_past_damage()
             self._finish()
         finally:
-            for sql in staging.drop_sql(self.p, max(self.n_chunks, 1)):
+            for sql in staging.drop_sql(self.p, max(self.n_segments + 1, 1)):
                 try:
                     self.con.execute(sql)
                 except Exception:
@@ -113,54 +122,120 @@ class CaptureIngest:
             self._pipeline(self._chunks(found.path, temporary=True))
             source = found.path
 
-    def _start_tshark(self, chunk: Chunk) -> tuple[subprocess.Popen, Path, Path]:
-        tsv = self.scratch / f"chunk{chunk.index}.tsv"
-        err = self.scratch / f"chunk{chunk.index}.err"
-        with open(tsv, "wb") as out, open(err, "wb") as errf:
-            proc = subprocess.Popen(tshark_command(self.tools, chunk.path), stdout=out, stderr=errf,
-                                    stdin=subprocess.DEVNULL)
-        return proc, tsv, err
+    def _produce(self, chunks: list[Chunk], events: queue.Queue) -> None:
+        """Producer thread: run tshark on each chunk in turn and cut its output into segment files
+        of about SEGMENT_BYTES at line ends, handing each to the loader as soon as it is complete."""
+        try:
+            for chunk in chunks:
+                if self._stop.is_set():
+                    break
+                err = self.scratch / f"run{chunk.index}.err"
+                with open(err, "wb") as errf:
+                    proc = subprocess.Popen(tshark_command(self.tools, chunk.path), stdout=subprocess.PIPE,
+                                            stderr=errf, stdin=subprocess.DEVNULL)
+                self._procs.append(proc)
+                assert proc.stdout is not None
+                segment, out, size = None, None, 0
+                pending = b""
+                while not self._stop.is_set():
+                    block = proc.stdout.read(READ_BYTES)
+                    if not block:
+                        break
+                    if out is None:
+                        self._segments += 1
+                        segment = self.scratch / f"segment{self._segments}.tsv"
+                        out, size = open(segment, "wb"), 0
+                    out.write(block)
+                    size += len(block)
+                    if size >= self.segment_bytes:
+                        cut = block.rfind(b"\n")
+                        if cut >= 0:
+                            # the bytes after the last line end belong to the next segment
+                            pending = block[cut + 1:]
+                            out.truncate(size - len(pending))
+                            out.close()
+                            events.put(("segment", chunk, segment))
+                            out = None
+                            if pending:
+                                self._segments += 1
+                                segment = self.scratch / f"segment{self._segments}.tsv"
+                                out, size = open(segment, "wb"), len(pending)
+                                out.write(pending)
+                if out is not None:
+                    out.close()
+                    events.put(("segment", chunk, segment))
+                proc.stdout.close()
+                proc.wait()
+                events.put(("end", chunk, proc.returncode, err))
+        except BaseException as exc:  # handed to the loader, which raises it
+            events.put(("error", exc))
+        finally:
+            events.put(("done",))
 
     def _pipeline(self, chunks: list[Chunk]) -> None:
-        running = self._start_tshark(chunks[0])
-        for i, chunk in enumerate(chunks):
-            proc, tsv, err = running
-            proc.wait()
-            if i + 1 < len(chunks):
-                running = self._start_tshark(chunks[i + 1])
-            try:
-                self._load_chunk(chunk, tsv, proc.returncode, err.read_text(errors="replace"))
-            finally:
-                for path in (tsv, err):
+        """tshark (in a thread) and DuckDB (here) work at the same time: while one segment of
+        tshark's output is reduced, tshark writes the next."""
+        events: queue.Queue = queue.Queue()
+        self._stop.clear()
+        producer = threading.Thread(target=self._produce, args=(chunks, events), name="tshark-reader", daemon=True)
+        producer.start()
+        try:
+            while True:
+                event = events.get()
+                if event[0] == "done":
+                    break
+                if event[0] == "error":
+                    raise event[1]
+                if event[0] == "segment":
+                    _, chunk, segment = event
+                    self.n_segments += 1
                     try:
-                        os.unlink(path)
-                    except OSError:
-                        pass
-                if chunk.temporary:
-                    try:
-                        os.unlink(chunk.path)
-                    except OSError:
-                        pass
-            self.ctx.advance(0)
+                        self._load_segment(self.n_segments, chunk, segment)
+                    finally:
+                        _unlink(segment)
+                    self.ctx.advance(0)
+                elif event[0] == "end":
+                    _, chunk, returncode, err = event
+                    self._run_ended(chunk, returncode, err.read_text(errors="replace"))
+                    _unlink(err)
+                    if chunk.temporary:
+                        _unlink(chunk.path)
+        finally:
+            self._stop.set()
+            for proc in self._procs:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+            self._procs.clear()
+            producer.join()
+            # segments the loader never reached (after an error)
+            while not events.empty():
+                event = events.get_nowait()
+                if event[0] == "segment":
+                    _unlink(event[2])
 
     # ------------------------------------------------------------------ one chunk
-    def _load_chunk(self, chunk: Chunk, tsv: Path, returncode: int, stderr: str) -> None:
-        p, con = self.p, self.con
-        con.execute(staging.load_sql(p, sql_string(tsv), chunk.index, chunk.frame_offset, MAX_LINE))
-        frames, last = con.execute(f"SELECT count(*), max(TRY_CAST(frame AS BIGINT)) FROM {p}_raw").fetchall()[0]
-        last_frame = chunk.frame_offset + (last or 0)
-        self.frames_read += frames
-        self.last_frame = max(self.last_frame, last_frame)
+    def _run_ended(self, chunk: Chunk, returncode: int | None, stderr: str) -> None:
+        """tshark finished a chunk: its complaints become warnings at the frame after the last
+        one it wrote."""
         complaint = " ".join(clean_stderr(stderr))
         if complaint:
             # e.g. "appears to have been cut short in the middle of a packet", "appears to be
             # damaged or corrupt. (pcapng: ...)", "network type 65000 unknown or unsupported"
-            self.ctx.warn(f"frame:{last_frame + 1}", f"tshark: {complaint}")
+            self.ctx.warn(f"frame:{self.last_frame + 1}", f"tshark: {complaint}")
             if "damaged or corrupt" in complaint or "cut short" in complaint:
                 # a record whose length runs past the end can be a damaged length mid-file too
                 self.damaged = True
         elif returncode not in (0, None):
-            self.ctx.warn(f"frame:{last_frame + 1}", f"tshark exited with status {returncode}")
+            self.ctx.warn(f"frame:{self.last_frame + 1}", f"tshark exited with status {returncode}")
+
+    def _load_segment(self, index: int, chunk: Chunk, tsv: Path) -> None:
+        p, con = self.p, self.con
+        con.execute(staging.load_sql(p, sql_string(tsv), index, chunk.frame_offset, MAX_LINE))
+        frames, last = con.execute(f"SELECT count(*), max(TRY_CAST(frame AS BIGINT)) FROM {p}_raw").fetchall()[0]
+        self.frames_read += frames
+        self.last_frame = max(self.last_frame, chunk.frame_offset + (last or 0))
+        chunk = Chunk(chunk.path, index, chunk.frame_offset, chunk.temporary)
         self.ctx.warn_many(f"""
             SELECT 'frame:' || (TRY_CAST(split_part(csv_line, chr(9), 1) AS BIGINT) + {chunk.frame_offset}) AS locator,
                    'tshark output for this frame could not be loaded: ' || error_type AS reason,
@@ -182,7 +257,7 @@ class CaptureIngest:
         con.execute(staging.carry_sql(p, chunk.index))
         for sql in staging.app_messages_sql(p, chunk.index, chunk.frame_offset):
             con.execute(sql)
-        for name in ("raw", "pk", "ps"):
+        for name in ("raw", "pk", "ps", f"rej{chunk.index}", f"rejscan{chunk.index}"):
             con.execute(f"DROP TABLE IF EXISTS {p}_{name}")
 
     # ------------------------------------------------------------------ after the last chunk
@@ -485,6 +560,13 @@ _RCODE_NAMES = ("CASE x.rcode WHEN 0 THEN 'NOERROR' WHEN 1 THEN 'FORMERR' WHEN 2
                 "WHEN 3 THEN 'NXDOMAIN' WHEN 4 THEN 'NOTIMP' WHEN 5 THEN 'REFUSED' WHEN 6 THEN 'YXDOMAIN' "
                 "WHEN 7 THEN 'YXRRSET' WHEN 8 THEN 'NXRRSET' WHEN 9 THEN 'NOTAUTH' WHEN 10 THEN 'NOTZONE' "
                 "ELSE CASE WHEN x.rcode IS NOT NULL THEN 'rcode-' || x.rcode END END")
+
+
+def _unlink(path: Path) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
 
 
 def ingest_capture(ctx: ParseContext) -> None:

@@ -151,12 +151,14 @@ WHERE src IS NOT NULL AND dst IS NOT NULL
 
 
 def sides_sql(p: str) -> str:
-    """Canonical sides and the piece each packet belongs to."""
+    """Canonical sides and the piece each packet belongs to. Rows are narrow here (no payload):
+    the window functions sort them, TCP by tshark's stream and UDP/ICMP by 5-tuple separately."""
     server_ports = ", ".join(str(x) for x in LIKELY_SERVER_PORTS)
+    columns = "frame, ts, proto, is_outer, app, src, dst, ip_bytes, retrans, dns_reply, tcp_stream, flags, seq, sport, dport, len"
     return f"""
 CREATE OR REPLACE TEMP TABLE {p}_ps AS
 WITH s AS (
-    SELECT *,
+    SELECT {columns},
         (src < dst OR (src = dst AND coalesce(sport, 0) <= coalesce(dport, 0))) AS from_lo
     FROM {p}_pk
 ), t AS (
@@ -164,45 +166,46 @@ WITH s AS (
         CASE WHEN from_lo THEN src ELSE dst END AS lo_h, CASE WHEN from_lo THEN sport ELSE dport END AS lo_p,
         CASE WHEN from_lo THEN dst ELSE src END AS hi_h, CASE WHEN from_lo THEN dport ELSE sport END AS hi_p
     FROM s
-), g AS (
-    -- Zeek's inactivity timeouts: 1 min for UDP and ICMP, 10 s for DNS sessions. A TCP stream
-    -- that was closed or reset and then idle for 5 s is over; later packets are a new connection
-    -- (Zeek's tcp_close_delay / tcp_reset_delay).
-    SELECT *, CASE WHEN proto <> 'tcp' AND ts - lag(ts) OVER (PARTITION BY proto, lo_h, lo_p, hi_h, hi_p ORDER BY frame)
+), tcp AS (
+    -- A TCP stream that was closed or reset and then idle for 5 s is over; later packets are a
+    -- new connection (Zeek's tcp_close_delay / tcp_reset_delay).
+    SELECT *, CASE WHEN ts - lag(ts) OVER w > 5
+                        AND max(CASE WHEN (flags & 5) > 0 THEN frame END) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING
+                                                                                 AND 1 PRECEDING) IS NOT NULL
+                   THEN 1 ELSE 0 END AS gap,
+              -- sequence numbers relative to the side's first packet in this segment (signed, mod 2^32)
+              first_value(seq) OVER (PARTITION BY tcp_stream, from_lo ORDER BY frame) AS seq_base
+    FROM t WHERE proto = 'tcp'
+    WINDOW w AS (PARTITION BY tcp_stream ORDER BY frame)
+), other AS (
+    -- Zeek's inactivity timeouts: 1 min for UDP and ICMP, 10 s for DNS sessions
+    SELECT *, CASE WHEN ts - lag(ts) OVER (PARTITION BY proto, lo_h, lo_p, hi_h, hi_p ORDER BY frame)
                         > CASE WHEN proto = 'udp' AND (lo_p IN (53, 137, 5353) OR hi_p IN (53, 137, 5353)) THEN 10 ELSE 60 END
-                   THEN 1
-                   WHEN proto = 'tcp' AND ts - lag(ts) OVER (PARTITION BY tcp_stream ORDER BY frame) > 5
-                        AND max(CASE WHEN (flags & 5) > 0 THEN frame END) OVER (PARTITION BY tcp_stream ORDER BY frame
-                                ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) IS NOT NULL
-                   THEN 1 ELSE 0 END AS gap
-    FROM t
+                   THEN 1 ELSE 0 END AS gap,
+              NULL::BIGINT AS seq_base
+    FROM t WHERE proto <> 'tcp'
 ), k AS (
-    SELECT *, CASE WHEN proto = 'tcp' THEN 't' || tcp_stream || '|' ||
-                        sum(gap) OVER (PARTITION BY tcp_stream ORDER BY frame ROWS UNBOUNDED PRECEDING)
-                   ELSE proto || '|' || lo_h || '|' || lo_p || '|' || hi_h || '|' || hi_p || '|' ||
-                        sum(gap) OVER (PARTITION BY proto, lo_h, lo_p, hi_h, hi_p ORDER BY frame
-                                       ROWS UNBOUNDED PRECEDING) END AS part
-    FROM g
-)
-, c AS (
-    SELECT *,
-        (flags & 2) > 0 AND (flags & 16) = 0 AS is_syn,
-        (flags & 18) = 18 AS is_synack,
-        (flags & 1) > 0 AS is_fin,
-        (flags & 4) > 0 AS is_rst,
-        proto = 'tcp' AND (flags & 16) > 0 AND (flags & 7) = 0 AND len = 0 AS is_ack
-    FROM k
+    SELECT *, 't' || tcp_stream || '|' || sum(gap) OVER (PARTITION BY tcp_stream ORDER BY frame
+                                                        ROWS UNBOUNDED PRECEDING) AS part
+    FROM tcp
+    UNION ALL
+    SELECT *, proto || '|' || lo_h || '|' || lo_p || '|' || hi_h || '|' || hi_p || '|' ||
+              sum(gap) OVER (PARTITION BY proto, lo_h, lo_p, hi_h, hi_p ORDER BY frame ROWS UNBOUNDED PRECEDING)
+    FROM other
 )
 SELECT *,
-    -- sequence numbers relative to the side's first packet in this piece (signed, mod 2^32)
-    CASE WHEN proto = 'tcp' THEN
-        ((seq - first_value(seq) OVER (PARTITION BY part, from_lo ORDER BY frame) + 2147483648) % 4294967296
-         + 4294967296) % 4294967296 - 2147483648 END AS rel,
+    CASE WHEN proto = 'tcp' THEN ((seq - seq_base + 2147483648) % 4294967296 + 4294967296) % 4294967296 - 2147483648
+         END AS rel,
+    (flags & 2) > 0 AND (flags & 16) = 0 AS is_syn,
+    (flags & 18) = 18 AS is_synack,
+    (flags & 1) > 0 AS is_fin,
+    (flags & 4) > 0 AS is_rst,
+    proto = 'tcp' AND (flags & 16) > 0 AND (flags & 7) = 0 AND len = 0 AS is_ack,
     (sport < 1024 OR sport IN ({server_ports})) AND NOT (dport < 1024 OR dport IN ({server_ports}))
         AS src_likely_server,
     (dport < 1024 OR dport IN ({server_ports})) AND NOT (sport < 1024 OR sport IN ({server_ports}))
         AS dst_likely_server
-FROM c
+FROM k
 """
 
 
@@ -225,7 +228,7 @@ def parts_sql(p: str, chunk: int) -> str:
             f"coalesce(sum(len) FILTER (WHERE {cond}), 0) AS {side}_len",
             f"coalesce(sum(len) FILTER (WHERE {cond} AND NOT retrans), 0) AS {side}_len_new",
             f"count(*) FILTER (WHERE {cond} AND retrans AND len > 0) AS {side}_retrans",
-            f"arg_min(seq, frame) FILTER (WHERE {cond}) AS {side}_seq_base",
+            f"any_value(seq_base) FILTER (WHERE {cond}) AS {side}_seq_base",
             f"min(rel) FILTER (WHERE {cond}) AS {side}_rel_min",
             f"max(rel + len) FILTER (WHERE {cond} AND len > 0) AS {side}_rel_end",
             f"bool_or(is_syn OR is_synack) FILTER (WHERE {cond}) AS {side}_syn_seen",
@@ -261,31 +264,43 @@ def stream_packets_sql(p: str, chunk: int, keep_bytes: int) -> str:
     """Packets of candidate TCP streams: SSH (a banner, or a piece that continues an SSH stream
     of an earlier chunk) and JSON-RPC. SSH streams keep payload for their first ``keep_bytes``
     per side (banner and key exchange); JSON-RPC streams keep all of it."""
-    json_test = " OR ".join(f"contains(payload, '{m}')" for m in _JSON_MARKERS)
-    http_test = " OR ".join(f"starts_with(payload, '{m}')" for m in _HTTP_STARTS)
+    json_test = " OR ".join(f"contains(k.payload, '{m}')" for m in _JSON_MARKERS)
+    http_test = " OR ".join(f"starts_with(k.payload, '{m}')" for m in _HTTP_STARTS)
     return f"""
 INSERT INTO {p}_spk
-WITH c AS (
-    SELECT *,
-        bool_or(starts_with(payload, '{_SSH_HEX}')) OVER (PARTITION BY part) AS has_banner,
-        bool_or(starts_with(ltrim(payload, '20090a0d'), '7b') OR {json_test}) OVER (PARTITION BY part) AS has_json,
-        bool_or({http_test}) OVER (PARTITION BY part) AS has_http,
-        min(frame) OVER (PARTITION BY proto, lo_h, lo_p, hi_h, hi_p) = min(frame) OVER (PARTITION BY part)
-            AND NOT arg_min(is_syn, frame) OVER (PARTITION BY part) AS first_piece_in_chunk
-    FROM {p}_ps WHERE proto = 'tcp' AND NOT is_outer
-), k AS (
-    SELECT c.*,
-        has_banner OR (first_piece_in_chunk AND EXISTS (
-            SELECT 1 FROM {p}_carry y WHERE y.kind = 'ssh' AND y.chunk < {chunk}
-              AND y.lo_h = c.lo_h AND y.lo_p = c.lo_p AND y.hi_h = c.hi_h AND y.hi_p = c.hi_p)) AS is_ssh,
-        (has_json AND NOT has_http) OR (first_piece_in_chunk AND EXISTS (
-            SELECT 1 FROM {p}_carry y WHERE y.kind = 'json' AND y.chunk < {chunk}
-              AND y.lo_h = c.lo_h AND y.lo_p = c.lo_p AND y.hi_h = c.hi_h AND y.hi_p = c.hi_p)) AS is_json
-    FROM c
+WITH payloads AS (
+    SELECT s.part, s.frame, k.payload
+    FROM {p}_ps s JOIN {p}_pk k ON k.frame = s.frame AND NOT k.is_outer AND k.proto = 'tcp'
+    WHERE s.proto = 'tcp' AND NOT s.is_outer AND k.payload IS NOT NULL
+), flags AS (
+    SELECT k.part, bool_or(starts_with(k.payload, '{_SSH_HEX}')) AS has_banner,
+           bool_or(starts_with(ltrim(k.payload, '20090a0d'), '7b') OR {json_test}) AS has_json,
+           bool_or({http_test}) AS has_http
+    FROM payloads k
+    GROUP BY k.part
+), pieces AS (
+    SELECT part, any_value(lo_h) AS lo_h, any_value(lo_p) AS lo_p, any_value(hi_h) AS hi_h, any_value(hi_p) AS hi_p,
+           min(frame) AS first_frame, arg_min(is_syn, frame) AS starts_with_syn
+    FROM {p}_ps WHERE proto = 'tcp' AND NOT is_outer GROUP BY part
+), first_pieces AS (
+    -- the first piece of its 5-tuple in this chunk, not opened by a SYN: it may continue a stream
+    SELECT * FROM pieces QUALIFY row_number() OVER (PARTITION BY lo_h, lo_p, hi_h, hi_p ORDER BY first_frame) = 1
+), candidates AS (
+    SELECT c.part,
+           coalesce(f.has_banner, false) OR (NOT c.starts_with_syn AND c.part IN (SELECT part FROM first_pieces)
+               AND EXISTS (SELECT 1 FROM {p}_carry y WHERE y.kind = 'ssh' AND y.chunk < {chunk}
+                           AND y.lo_h = c.lo_h AND y.lo_p = c.lo_p AND y.hi_h = c.hi_h AND y.hi_p = c.hi_p)) AS is_ssh,
+           (coalesce(f.has_json, false) AND NOT coalesce(f.has_http, false))
+               OR (NOT c.starts_with_syn AND c.part IN (SELECT part FROM first_pieces)
+               AND EXISTS (SELECT 1 FROM {p}_carry y WHERE y.kind = 'json' AND y.chunk < {chunk}
+                           AND y.lo_h = c.lo_h AND y.lo_p = c.lo_p AND y.hi_h = c.hi_h AND y.hi_p = c.hi_p)) AS is_json
+    FROM pieces c LEFT JOIN flags f ON f.part = c.part
 )
-SELECT {chunk} AS chunk, part, frame, ts, from_lo, flags, seq, len, is_ssh, is_json,
-       CASE WHEN is_json OR (is_ssh AND rel < {keep_bytes}) THEN payload END AS payload
-FROM k WHERE is_ssh OR is_json
+SELECT {chunk} AS chunk, s.part, s.frame, s.ts, s.from_lo, s.flags, s.seq, s.len, c.is_ssh, c.is_json,
+       CASE WHEN c.is_json OR (c.is_ssh AND s.rel < {keep_bytes}) THEN k.payload END AS payload
+FROM {p}_ps s JOIN candidates c ON c.part = s.part
+LEFT JOIN payloads k ON k.frame = s.frame
+WHERE (c.is_ssh OR c.is_json) AND s.proto = 'tcp' AND NOT s.is_outer
 """
 
 
