@@ -249,7 +249,18 @@ class Case:
 
     def investigate_after_ingest(self, summary: IngestSummary | None = None,
                                  params: dict[str, Any] | None = None) -> dict[str, Any]:
-        detections = self.detect(params=params)
+        from . import correlate
+
+        # shared settings go to the detections and the link stage that declare them
+        params = dict(params or {})
+        detect_declared = {name for q in query_files.discover("detect") for name in q.params}
+        link_declared = correlate.declared_params()
+        unknown = sorted(set(params) - detect_declared - link_declared)
+        if unknown:
+            raise QueryError(f"no detection or link query takes parameter {', '.join(unknown)} "
+                             f"(they take: {', '.join(sorted(detect_declared | link_declared))})")
+        detections = self.detect(params={k: v for k, v in params.items() if k in detect_declared})
+        linked = self.link(params={k: v for k, v in params.items() if k in link_declared})
         result: dict[str, Any] = {"case": self.path}
         if summary is not None:
             result["ingest"] = {
@@ -269,7 +280,47 @@ class Case:
             "SELECT ts_start, ts_end, severity, kind, host, src_ip, dst_ip, dst_port, summary, attack_ids, "
             "finding_id FROM findings ORDER BY ts_start NULLS LAST, finding_id").df()
         result["findings"] = json.loads(findings.to_json(orient="records", date_format="iso"))
+        result["link"] = linked.as_dict()
+        result["incidents"] = correlate.incident_records(self.con)
+        result["unattributed"] = json.loads(self.unattributed().to_json(orient="records", date_format="iso"))
         return result
+
+    # ------------------------------------------------------------------ correlation (forensics.correlate)
+    def link(self, params: dict[str, Any] | None = None):
+        """Estimate clock skew, link agent steps to their effects, chain incidents, answer their
+        questions and list what is unattributed; see :mod:`forensics.correlate`. ``params`` are
+        the link queries' settings (``link_window_s``, ``gpu_hour_price`` ...)."""
+        from . import correlate
+
+        self._writable()
+        return correlate.link(self.con, params)
+
+    def skew(self) -> pd.DataFrame:
+        """Each host's clock offset (host minus reference), spread and number of pairs, per method;
+        ``chosen`` marks the estimate the corrected views apply."""
+        return self.sql("SELECT * FROM clock_offsets ORDER BY host, chosen DESC, method")
+
+    def incidents(self) -> pd.DataFrame:
+        """Incidents with their answers (JSON) and summary."""
+        from . import correlate
+
+        return correlate.incidents_frame(self.con)
+
+    def links(self, incident: int | None = None, trajectory: str | None = None) -> pd.DataFrame:
+        """Links from agent steps to effects (all, or one incident's or trajectory's)."""
+        from . import correlate
+
+        return correlate.links_frame(self.con, incident=incident, trajectory=trajectory)
+
+    def exclusions(self) -> pd.DataFrame:
+        """Trajectories to exclude from training data, with run, incident and reason."""
+        from . import correlate
+
+        return correlate.exclusions_frame(self.con)
+
+    def unattributed(self) -> pd.DataFrame:
+        """What is suspicious and that no agent step in evidence explains, with the reason."""
+        return self.sql("SELECT * FROM unattributed ORDER BY ts_start NULLS LAST, kind, finding_id, src_ip")
 
     # ------------------------------------------------------------------ views for people
     def timeline(self, since: str | None = None, until: str | None = None, host: str | None = None,
