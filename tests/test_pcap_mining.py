@@ -137,7 +137,8 @@ def test_xmrig_session_is_a_mining_finding_with_shares_and_coin(xmrig_case):
     f = session.iloc[0]
     d = json.loads(f.details)
     assert (f.host, f.src_ip, f.dst_ip, f.dst_port) == ("gpu-node-03", "10.20.1.13", "198.51.100.77", 3333)
-    assert d["wallet"] == WALLET and d["algo"] == "rx/0,cn/r" and d["coin"] == "Monero"
+    assert d["wallet"] == WALLET and d["coin"] == "Monero"
+    assert d["algo"] == "rx/0" and d["client_algos"] == "rx/0,cn/r"  # the pool chose rx/0 from the offer
     assert (d["shares_submitted"], d["shares_accepted"], d["shares_rejected"]) == (3, 2, 1)
     assert d["shares_unanswered"] == 0  # submit 6 never completed, so it is not a message
     assert d["rejection_reasons"] == ["-1 Low difficulty share"]
