@@ -664,9 +664,12 @@ def _dash_c_payload(args: list[str]) -> str | None:
 
 
 def _flag_value(args: list[str], flag: str) -> str | None:
+    """The value of ``-o VALUE``, ``-oVALUE``, ``--long VALUE`` or ``--long=VALUE``."""
     for i, arg in enumerate(args[1:], start=1):
         if arg == flag:
             return args[i + 1] if i + 1 < len(args) else None
+        if flag.startswith("--") and arg.startswith(flag + "="):
+            return arg[len(flag) + 1:]
         if arg.startswith(flag) and len(arg) > len(flag) and not arg.startswith("--"):
             return arg[len(flag):]
     return None

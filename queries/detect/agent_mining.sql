@@ -19,6 +19,9 @@ WITH a AS (
            arg_max(port, confidence) FILTER (WHERE indicator_kind IN ('ip', 'host') AND port IS NOT NULL) AS dst_port,
            list(DISTINCT indicator_kind || '=' || indicator_value ORDER BY indicator_kind || '=' || indicator_value)
                FILTER (WHERE indicator_kind NOT IN ('flag')) AS values,
+           -- --cuda-devices=6,7 / -d 6,7: the GPU indexes the miner was pointed at
+           list(DISTINCT regexp_extract(indicator_value, '=(.*)$', 1) ORDER BY regexp_extract(indicator_value, '=(.*)$', 1))
+               FILTER (WHERE detail = 'gpu devices') AS gpu_devices,
            to_json(list({'kind': indicator_kind, 'value': indicator_value, 'technique': technique,
                           'basis': basis, 'confidence': confidence, 'attack_id': attack_id}
                         ORDER BY technique, indicator_kind, indicator_value)) AS indicators
@@ -35,12 +38,14 @@ SELECT 'agent_mining' AS kind,
        g.dst_port,
        'trajectory ' || coalesce(g.trajectory_id, '?') || ' step ' || coalesce(g.step::VARCHAR, '?')
            || coalesce(' on ' || coalesce(g.host, t.host), '') || ': ' || array_to_string(g.techniques, ', ')
-           || coalesce(' (' || array_to_string(g.values[1:6], ', ') || ')', '') AS summary,
+           || coalesce(' (' || array_to_string(g.values[1:6], ', ') || ')', '')
+           || coalesce(' on GPUs ' || array_to_string(g.gpu_devices, ' '), '') AS summary,
        g.attack_ids,
        [{'tbl': 'agent_steps', 'evidence_id': g.evidence_id, 'locator': g.locator}] AS evidence_refs,
        json_object('run_id', g.run_id, 'trajectory_id', g.trajectory_id, 'step', g.step, 'sandbox', g.sandbox,
                    'sandbox_ip', g.sandbox_ip, 'command', left(s.command, 2000), 'tool', s.tool,
-                   'ts_basis', g.ts_basis, 'dst_host', g.dst_host, 'indicators', g.indicators) AS details
+                   'ts_basis', g.ts_basis, 'dst_host', g.dst_host, 'gpu_devices', g.gpu_devices,
+                   'indicators', g.indicators) AS details
 FROM g
 LEFT JOIN agent_steps s ON s.evidence_id = g.evidence_id AND s.locator = g.locator
 LEFT JOIN (SELECT value, any_value(host) AS host FROM entities WHERE kind = 'trajectory' GROUP BY value) t
