@@ -128,6 +128,11 @@ def test_the_probe_leaves_failed_connections_in_flows(case, truth):
     answered = {f"{r.resp_h}:{r.resp_p}" for r in probe.itertuples() if r.conn_state != "S0"}
     assert answered == {a for a in truth_probe["answered"] if not a.startswith(truth_probe["node_ip"] + ":")}
     assert (probe.conn_state == "S0").sum() == truth_probe["outcomes"]["timeout"]
+    # the probe detection reads flows; monitor-01's sweeps all succeed and are not probes
+    case.detect(names=["internal_probe"])
+    probes = case.findings(kind="probe")
+    assert list(probes.src_ip) == [truth_probe["node_ip"]]
+    assert "74 failed" in probes.iloc[0].summary
 
 
 def test_agent_command_line_raises_the_tunnel_score(tmp_path, truth):
