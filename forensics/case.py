@@ -283,6 +283,7 @@ class Case:
         result["link"] = linked.as_dict()
         result["incidents"] = correlate.incident_records(self.con)
         result["unattributed"] = json.loads(self.unattributed().to_json(orient="records", date_format="iso"))
+        result["explained_benign"] = json.loads(self.explained_benign().to_json(orient="records", date_format="iso"))
         return result
 
     # ------------------------------------------------------------------ correlation (forensics.correlate)
@@ -321,6 +322,11 @@ class Case:
     def unattributed(self) -> pd.DataFrame:
         """What is suspicious and that no agent step in evidence explains, with the reason."""
         return self.sql("SELECT * FROM unattributed ORDER BY ts_start NULLS LAST, kind, finding_id, src_ip")
+
+    def explained_benign(self) -> pd.DataFrame:
+        """Findings an agent step without suspicious indicators accounts for (neither incident nor
+        unattributed), with the step and the reason."""
+        return self.sql("SELECT * FROM explained_benign ORDER BY ts_start NULLS LAST, finding_id")
 
     # ------------------------------------------------------------------ views for people
     def timeline(self, since: str | None = None, until: str | None = None, host: str | None = None,

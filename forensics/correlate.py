@@ -356,6 +356,7 @@ def build_incidents(con: duckdb.DuckDBPyConnection) -> int:
 def answer_incidents(con: duckdb.DuckDBPyConnection, params: dict[str, Any] | None = None) -> None:
     """Run ``incident/*.sql`` answers and the unattributed list; store answers and summaries."""
     params = dict(params or {})
+    _fill(con, "explained_benign", queryfiles.find("incident/benign_explanations"), params)
     _fill(con, "unattributed", queryfiles.find("incident/unattributed"), params)
     incident_ids = [r[0] for r in con.execute("SELECT incident_id FROM incidents ORDER BY incident_id").fetchall()]
     answers: dict[int | None, dict[str, Any]] = {i: {} for i in incident_ids}

@@ -38,8 +38,10 @@ def link(
         result = opened.link(params=parse_pairs(param, "--param"))
         incidents = _incident_records(opened)
         unattributed = records(opened.unattributed())
+        benign = records(opened.explained_benign())
     if fmt == "json":
-        print_json({"link": result.as_dict(), "incidents": incidents, "unattributed": unattributed})
+        print_json({"link": result.as_dict(), "incidents": incidents, "unattributed": unattributed,
+                    "explained_benign": benign})
         return
     rules = pd.DataFrame(sorted(result.links_by_rule.items()), columns=["rule", "links"])
     print_frame(rules, fmt, title="Links by rule")
@@ -47,7 +49,7 @@ def link(
         from .render import print_incidents
 
         stdout.print()
-        print_incidents(incidents, unattributed)
+        print_incidents(incidents, unattributed, benign)
         if result.invariant_violations:
             stdout.print(Text("Invariant violations: " + ", ".join(
                 f"{terminal_safe(k)} ({v})" for k, v in sorted(result.invariant_violations.items()))))
@@ -75,12 +77,13 @@ def incidents(
             return
         found = _incident_records(opened)
         unattributed = records(opened.unattributed())
+        benign = records(opened.explained_benign())
     if incident is not None:
         found = [i for i in found if i.get("incident_id") == incident]
         if not found:
             raise ForensicsError(f"no incident {incident} in the case (run 'forensics link' first)")
     if fmt == "json":
-        print_json({"incidents": found, "unattributed": unattributed})
+        print_json({"incidents": found, "unattributed": unattributed, "explained_benign": benign})
         return
     if fmt == "csv":
         frame = pd.DataFrame(found, columns=["incident_id", "severity", "title", "first_ts", "last_ts", "hosts",
@@ -89,7 +92,7 @@ def incidents(
         return
     from .render import print_incidents
 
-    print_incidents(found, unattributed)
+    print_incidents(found, unattributed, benign)
 
 
 @app.command()

@@ -35,7 +35,8 @@ def print_investigation(result: dict[str, Any]) -> None:
                     title=f"Findings ({len(findings)})")
     if "incidents" in result:
         stdout.print()
-        print_incidents(result.get("incidents") or [], result.get("unattributed") or [])
+        print_incidents(result.get("incidents") or [], result.get("unattributed") or [],
+                        result.get("explained_benign") or [])
 
 
 def _ts(value: Any) -> str:
@@ -144,7 +145,18 @@ def unattributed_lines(items: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def print_incidents(incidents: list[dict[str, Any]], unattributed: list[dict[str, Any]]) -> None:
+def benign_lines(items: list[dict[str, Any]]) -> list[str]:
+    if not items:
+        return []
+    lines = [f"Explained by agent steps with nothing suspicious ({len(items)}): not part of any incident"]
+    for item in items:
+        lines.append(f"  {_ts(item.get('ts_start'))} {item.get('kind')} on {item.get('host')}: {item.get('summary')}")
+        lines.append(f"    {item.get('reason')}")
+    return lines
+
+
+def print_incidents(incidents: list[dict[str, Any]], unattributed: list[dict[str, Any]],
+                    benign: list[dict[str, Any]] | None = None) -> None:
     from .output import print_lines
 
     if not incidents:
@@ -153,3 +165,6 @@ def print_incidents(incidents: list[dict[str, Any]], unattributed: list[dict[str
         print_lines(incident_lines(incident))
         stdout.print()
     print_lines(unattributed_lines(unattributed))
+    if benign:
+        stdout.print()
+        print_lines(benign_lines(benign))

@@ -312,6 +312,27 @@ CREATE TABLE IF NOT EXISTS incidents (
                               -- trajectories to exclude, what remains unattributed
 );
 
+-- Findings an agent step without anything suspicious accounts for (a git clone the task asked
+-- for): the agent did it, nothing about it is suspicious; neither an incident nor unattributed.
+CREATE TABLE IF NOT EXISTS explained_benign (
+    finding_id VARCHAR,
+    kind VARCHAR,
+    severity VARCHAR,
+    ts_start TIMESTAMPTZ,     -- corrected
+    host VARCHAR,
+    src_ip VARCHAR,
+    dst_ip VARCHAR,
+    dst_port INTEGER,
+    summary VARCHAR,
+    run_id VARCHAR,
+    trajectory_id VARCHAR,
+    step INTEGER,
+    step_ts TIMESTAMPTZ,
+    command VARCHAR,
+    reason VARCHAR,
+    evidence_refs STRUCT(tbl VARCHAR, evidence_id INTEGER, locator VARCHAR)[]
+);
+
 CREATE TABLE IF NOT EXISTS unattributed (
     item_kind VARCHAR,        -- finding, or network (denied/alerted records no finding covers)
     finding_id VARCHAR,

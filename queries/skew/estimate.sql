@@ -1,15 +1,31 @@
 -- title: Clock offset of each host from its matched pairs
 -- description: Per host and matching method, and once per host over every exact pair together
---   (the estimate the *_corrected views apply, chosen): the median offset (host minus reference),
+--   (the estimate the *_corrected views apply, chosen): the offset (host minus reference) as the
+--   mean of the pairs within max(3 x IQR, resolution + 0.5 s) of their median (whole-second stamps
+--   on both sides make the median land on a whole second; the mean of the near pairs does not),
 --   the interquartile spread, the number of pairs and the coarsest stamp resolution. A host with
 --   approximate pairs only (agent step vs the launch it caused) gets that estimate, which
 --   includes the launch latency (a fraction of a second), and says so. Hosts that stamp evidence
 --   but have no pair at all are listed with n_pairs 0.
 -- param min_pairs: 1  -- fewest pairs that make an estimate
-WITH p AS (
+WITH raw AS (
     SELECT * FROM clock_pairs
+), centre AS (
+    SELECT host, method, median(offset_s) AS m_method,
+           quantile_cont(offset_s, 0.75) - quantile_cont(offset_s, 0.25) AS iqr_method,
+           max(greatest(host_resolution_s, ref_resolution_s)) AS res_method
+    FROM raw GROUP BY host, method
+), centre_host AS (
+    SELECT host, median(offset_s) AS m_host,
+           quantile_cont(offset_s, 0.75) - quantile_cont(offset_s, 0.25) AS iqr_host,
+           max(greatest(host_resolution_s, ref_resolution_s)) AS res_host
+    FROM raw WHERE exact GROUP BY host
+), p AS (
+    SELECT r.*, abs(r.offset_s - c.m_method) <= greatest(3 * c.iqr_method, c.res_method + 0.5) AS near_method,
+           coalesce(abs(r.offset_s - h.m_host) <= greatest(3 * h.iqr_host, h.res_host + 0.5), false) AS near_host
+    FROM raw r JOIN centre c USING (host, method) LEFT JOIN centre_host h USING (host)
 ), per_method AS (
-    SELECT host, method, any_value(reference) AS reference, median(offset_s) AS offset_s,
+    SELECT host, method, any_value(reference) AS reference, avg(offset_s) FILTER (WHERE near_method) AS offset_s,
            quantile_cont(offset_s, 0.75) - quantile_cont(offset_s, 0.25) AS spread_s, count(*) AS n_pairs,
            max(greatest(host_resolution_s, ref_resolution_s)) AS resolution_s, min(offset_s) AS min_s,
            max(offset_s) AS max_s, bool_and(exact) AS exact,
@@ -25,7 +41,7 @@ WITH p AS (
     FROM (SELECT host, method, any_value(reference) AS reference, count(*) AS n FROM p WHERE exact GROUP BY ALL)
     GROUP BY host
 ), exact_stats AS (
-    SELECT host, median(offset_s) AS offset_s,
+    SELECT host, avg(offset_s) FILTER (WHERE near_host) AS offset_s,
            quantile_cont(offset_s, 0.75) - quantile_cont(offset_s, 0.25) AS spread_s, count(*) AS n_pairs,
            max(greatest(host_resolution_s, ref_resolution_s)) AS resolution_s, min(offset_s) AS min_s,
            max(offset_s) AS max_s
