@@ -151,3 +151,16 @@ def test_agent_command_line_raises_the_tunnel_score(tmp_path, truth):
     mining = json.loads(case.findings(kind="mining").iloc[0].details)
     assert "trajectory traj-000317 step 14 (pool_url)" in mining["agent_commands"]
     case.close()
+
+
+def test_timeline_shows_the_tunnel_and_the_pool_login_from_the_capture(case, truth):
+    case.refresh_views()
+    events = case.timeline(source="pcap")
+    tunnel = events[(events.kind == "ssh_session") & events.summary.str.contains("203.0.113.50:22")]
+    assert len(tunnel) == 1 and tunnel.iloc[0].severity == "high"
+    assert "nested_kex" in tunnel.iloc[0].summary
+    login = events[(events.kind == "jsonrpc") & events.summary.str.contains(" login login ")]
+    assert len(login) == 1 and truth["mining"]["wallet"] in login.iloc[0].summary
+    assert abs((login.iloc[0].ts.to_pydatetime() - utc(truth["mining"]["login"])).total_seconds()) < 0.001
+    pip = events[(events.kind == "tls") & events.summary.str.contains("SNI pypi.example.org")]
+    assert len(pip) >= 3 and set(pip.severity) == {"info"}
