@@ -138,24 +138,20 @@ def _tool_kinds() -> str:
 def batch_sql(table: str, source_format: str) -> str:
     """The SELECT that turns a batch of trajectory lines (``line_no``, ``line``) into agent_steps
     rows in one pipeline: one typed parse per line; per line, list functions number the assistant
-    turns, flatten the tool calls and find each call's result (the first later ``role: tool``
-    message with its ``tool_call_id``, else the k-th result after the turn when ids are
-    missing); one unnest gives the steps. No join, sort or window over the messages."""
+    turns, flatten the tool calls, find each call's result (the first later ``role: tool``
+    message with its ``tool_call_id``, else the k-th result after the turn when ids are missing)
+    and pick the fields each step needs, so that one unnest of small structs gives the steps: no
+    join, sort or window, and no message list carried past the unnest."""
     def meta(column: str) -> str:
         keys = META_KEYS[column]
         return "coalesce(" + ", ".join([f"j.{k}" for k in keys] + [f"j.metadata.{k}" for k in keys]
                                        + [f"j.env_info.{k}" for k in keys]) + ")"
     exec_keys = "coalesce(" + ", ".join(f"a.{k}" for k in EXEC_KEYS) + ")"
     tool_role = "IN ('tool', 'function')"
+    ts_of = "coalesce({m}.timestamp, {m}.ts, {m}.created_at, {m}.time, {m}.extra.timestamp)"
     return f"""
     WITH traj AS (
-        SELECT line_no,
-               coalesce({meta('trajectory_id')}, 'line-' || line_no) AS trajectory_id,
-               {meta('run_id')} AS run_id, {meta('sandbox')} AS sandbox, {meta('sandbox_ip')} AS sandbox_ip,
-               {meta('container_id')} AS container_id, coalesce({meta('host')}, $host) AS host,
-               TRY_CAST({meta('reward')} AS DOUBLE) AS reward,
-               TRY_CAST({meta('global_step')} AS INTEGER) AS global_step,
-               {meta('model')} AS model, {meta('start_raw')} AS start_raw, messages,
+        SELECT line_no, j, messages,
                list_transform(messages, lambda x: x.role) AS roles,
                list_transform(messages, lambda x: CASE WHEN x.role {tool_role} THEN x.tool_call_id END) AS result_ids,
                list_filter(list_transform(messages, lambda x, i: CASE WHEN x.role = 'assistant' THEN i END),
@@ -164,40 +160,44 @@ def batch_sql(table: str, source_format: str) -> str:
         FROM (SELECT line_no, j, coalesce(j.messages, j.conversation, j.request.messages) AS messages
               FROM (SELECT line_no, try(from_json(line, '{LINE_SCHEMA}')) AS j FROM {table}
                     WHERE starts_with(line, '{{') AND NOT {PYTHON_PATH}))
-    ), calls AS (
-        -- one row per tool call, and one per assistant message without any (k = -1)
-        SELECT * EXCLUDE (assistants, c), c.turn AS turn, c.a AS a, c.k AS call_index, c.tool AS tool,
-               c.arguments AS arguments, c.id AS call_id,
-               coalesce(
-                   CASE WHEN c.id IS NOT NULL THEN c.a + list_position(result_ids[c.a + 1:], c.id) END,
-                   CASE WHEN c.k >= 0 THEN list_filter(range(c.a + 1, coalesce(c.next, len(messages) + 1)),
-                                                       lambda i: roles[i] {tool_role})[c.k + 1] END) AS r
-        FROM (SELECT *, unnest(flatten(list_transform(assistants, lambda a, turn:
+    ), located AS (
+        -- one entry per tool call, and one per assistant message without any (k = -1), with the
+        -- index r of its result message
+        SELECT line_no, j, messages, flatten(list_transform(assistants, lambda a, turn:
                   CASE WHEN coalesce(len(messages[a].tool_calls), 0) > 0
                        THEN list_transform(messages[a].tool_calls, lambda x, k: {{
-                           'a': a, 'turn': turn, 'k': k - 1, 'next': assistants[turn + 1],
+                           'a': a, 'turn': turn, 'k': k - 1,
                            'tool': coalesce(x.function.name, x.name),
-                           'arguments': coalesce(x.function.arguments, x.arguments), 'id': x.id}})
-                       ELSE [{{'a': a, 'turn': turn, 'k': -1, 'next': NULL, 'tool': NULL, 'arguments': NULL,
-                               'id': NULL}}] END))) AS c
-              FROM traj)
-    ), paired AS (
-        SELECT * EXCLUDE (messages, roles, result_ids, r, a, m, res),
-               coalesce(m.timestamp, m.ts, m.created_at, m.time, m.extra.timestamp) AS ts_raw,
-               m.model AS msg_model,
-               CASE WHEN call_index < 0 THEN m.content ELSE res.content END AS content,
-               -- a result found by position must not belong to another call (it has no id, or the call has none)
-               CASE WHEN call_index >= 0 THEN
-                   TRY_CAST(coalesce(res.exit_code, res.returncode, res.extra.returncode, res.metadata.exit_code) AS INTEGER)
-               END AS exit_code,
-               coalesce(res.timestamp, res.ts, res.created_at, res.time, res.extra.timestamp) AS end_raw,
-               CASE WHEN starts_with(ltrim(arguments), '{{') THEN try(from_json(arguments, '{ARGS_SCHEMA}')) END AS a
-        FROM (SELECT *, messages[a] AS m,
-                     CASE WHEN r IS NOT NULL AND (call_id IS NULL OR result_ids[r] IS NULL OR result_ids[r] = call_id)
-                          THEN messages[r] END AS res
-              FROM calls)
+                           'arguments': coalesce(x.function.arguments, x.arguments), 'id': x.id,
+                           'r': coalesce(
+                               CASE WHEN x.id IS NOT NULL THEN a + list_position(result_ids[a + 1:], x.id) END,
+                               -- by position: the k-th result after the turn, unless it answers another call
+                               list_filter(list_filter(range(a + 1, coalesce(assistants[turn + 1], len(messages) + 1)),
+                                                       lambda i: roles[i] {tool_role})[k:k],
+                                           lambda i: x.id IS NULL OR result_ids[i] IS NULL)[1])}})
+                       ELSE [{{'a': a, 'turn': turn, 'k': -1, 'tool': NULL, 'arguments': NULL, 'id': NULL,
+                               'r': a}}] END)) AS calls
+        FROM traj
+    ), picked AS (
+        SELECT line_no,
+               coalesce({meta('trajectory_id')}, 'line-' || line_no) AS trajectory_id,
+               {meta('run_id')} AS run_id, {meta('sandbox')} AS sandbox, {meta('sandbox_ip')} AS sandbox_ip,
+               {meta('container_id')} AS container_id, coalesce({meta('host')}, $host) AS host,
+               TRY_CAST({meta('reward')} AS DOUBLE) AS reward,
+               TRY_CAST({meta('global_step')} AS INTEGER) AS global_step,
+               {meta('model')} AS model, {meta('start_raw')} AS start_raw,
+               unnest(list_transform(calls, lambda c: {{
+                   'turn': c.turn, 'call_index': c.k, 'tool': c.tool, 'arguments': c.arguments, 'call_id': c.id,
+                   'ts_raw': {ts_of.format(m='messages[c.a]')}, 'msg_model': messages[c.a].model,
+                   'content': messages[c.r].content,
+                   'exit_code': CASE WHEN c.k >= 0 THEN coalesce(messages[c.r].exit_code, messages[c.r].returncode,
+                                                                  messages[c.r].extra.returncode,
+                                                                  messages[c.r].metadata.exit_code) END,
+                   'end_raw': CASE WHEN c.k >= 0 THEN {ts_of.format(m='messages[c.r]')} END}}), recursive := true)
+        FROM located
     ), steps AS (
-        SELECT * EXCLUDE (content, kind, a),
+        SELECT * EXCLUDE (content, kind, a, exit_code),
+               TRY_CAST(exit_code AS INTEGER) AS exit_code,
                CASE WHEN call_index < 0 THEN 'message'
                     WHEN kind IN ('exec', 'python') THEN 'exec'
                     WHEN kind = 'edit' AND a.command IN ('create', 'write') THEN 'write'
@@ -210,7 +210,9 @@ def batch_sql(table: str, source_format: str) -> str:
                coalesce(a.path, a.file_path, a.filename, a.absolute_path) AS file_path,
                coalesce(a.file_text, a.content, a.new_str, a.new_string) AS file_content,
                {_text_of('content')} AS output
-        FROM paired LEFT JOIN {_tool_kinds()} ON k.tool_name = lower(tool)
+        FROM (SELECT *, CASE WHEN starts_with(ltrim(arguments), '{{') THEN try(from_json(arguments, '{ARGS_SCHEMA}')) END AS a
+              FROM picked)
+        LEFT JOIN {_tool_kinds()} ON k.tool_name = lower(tool)
     )
     SELECT '{source_format}' AS source_format, run_id, trajectory_id, turn::INTEGER AS step,
            greatest(call_index, 0)::INTEGER AS call_index, call_id AS tool_call_id,
@@ -223,8 +225,8 @@ def batch_sql(table: str, source_format: str) -> str:
            left(command, {COMMAND_LIMIT}) AS command, left(arguments, {ARGUMENTS_LIMIT}) AS arguments,
            CASE WHEN action IN ('write', 'edit', 'read') THEN file_path END AS file_path,
            CASE WHEN action IN ('write', 'edit') THEN left(file_content, {CONTENT_LIMIT}) END AS file_content,
-           left(output, {OUTPUT_EXCERPT}) AS output_excerpt, sha256(output) AS output_sha256,
-           strlen(output) AS output_bytes, exit_code, reward, global_step,
+           CASE WHEN strlen(output) <= {OUTPUT_EXCERPT} THEN output ELSE left(output, {OUTPUT_EXCERPT}) END AS output_excerpt,
+           sha256(output) AS output_sha256, strlen(output) AS output_bytes, exit_code, reward, global_step,
            coalesce(msg_model, model) AS model,
            'line:' || line_no || ' traj:' || trajectory_id || ' step:' || turn
                || CASE WHEN call_index > 0 THEN '.' || call_index ELSE '' END AS locator
