@@ -15,9 +15,8 @@ import html
 import json
 from typing import Any
 
-from ..textsafe import terminal_safe
 from .sections import Section, SkippedSection
-from .values import is_record_list, text
+from .values import is_record_list, text, visible
 
 SEVERITIES = ("critical", "high", "medium", "low", "info")
 
@@ -77,7 +76,7 @@ CSP = ("default-src 'none'; img-src data:; style-src " + _csp_hash(STYLE) + "; s
 
 def esc(value: Any) -> str:
     """Evidence text as HTML text: control/bidi characters made visible, then escaped."""
-    return html.escape(terminal_safe(value, single_line=False), quote=True)
+    return html.escape(visible(value), quote=True)
 
 
 def _cell(name: str, value: Any, depth: int = 0) -> str:

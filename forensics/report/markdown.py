@@ -12,17 +12,16 @@ import json
 import re
 from typing import Any
 
-from ..textsafe import terminal_safe
 from .html import group_title, heading_columns
 from .sections import Section, SkippedSection
-from .values import is_record_list, text
+from .values import is_record_list, text, visible
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
 
 
 def md(value: Any) -> str:
     """Evidence text as inline Markdown text (one line)."""
-    line = terminal_safe(value, single_line=True)
+    line = visible(value, single_line=True)
     line = line.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return _MD_SPECIAL.sub(r"\\\1", line)
 

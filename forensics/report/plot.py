@@ -262,7 +262,7 @@ def _draw_panel(ax_gpu: Any, ax_ev: Any, data: dict[str, Any], gpu_facts: list[d
     colour_index = 0
     others_labelled = False
     for fact, entry in zip(gpu_facts, data["series"].values()):
-        times = [mdates.date2num(t) for t in entry["ts"]]
+        times = mdates.date2num(entry["ts"]) if entry["ts"] else []
         if fact["affected"]:
             ax_gpu.plot(times, entry["util"], color=palette[colour_index % len(palette)], linewidth=1.8,
                         label=f"{fact['label']}: mean {fact['mean_before']}% before, {fact['mean_after']}% after")
@@ -279,10 +279,11 @@ def _draw_panel(ax_gpu: Any, ax_ev: Any, data: dict[str, Any], gpu_facts: list[d
     inside = [s for s in data["steps"] if w_start <= _as_utc(s[0]) <= w_end]
     if "agent steps" in y_of:
         y = y_of["agent steps"]
-        ordinary = [mdates.date2num(_as_utc(s[0])) for s in inside if s not in flagged_steps
-                    and not (s[3] and "recon" in s[3])]
-        recon = [mdates.date2num(_as_utc(s[0])) for s in inside if s not in flagged_steps
-                 and s[3] and "recon" in s[3]]
+        flagged_keys = {(s[1], s[2], s[0]) for s in flagged_steps}
+        ordinary = [s[0] for s in inside if (s[1], s[2], s[0]) not in flagged_keys and not (s[3] and "recon" in s[3])]
+        recon = [s[0] for s in inside if (s[1], s[2], s[0]) not in flagged_keys and s[3] and "recon" in s[3]]
+        ordinary = list(mdates.date2num(ordinary)) if ordinary else []
+        recon = list(mdates.date2num(recon)) if recon else []
         flagged = [s for s in flagged_steps if w_start <= _as_utc(s[0]) <= w_end]
         ax_ev.scatter(ordinary, [y] * len(ordinary), marker="|", s=120, color="#9e9e9e", linewidths=1)
         if recon:

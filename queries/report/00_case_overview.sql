@@ -2,6 +2,9 @@
 -- description: What was examined and what came of it: evidence files by status, records loaded,
 --   parse warnings, findings, and the time span the timeline covers (UTC).
 -- layout: record
+WITH span AS (
+    SELECT count(DISTINCT host) AS hosts, min(ts) AS first_event, max(ts) AS last_event FROM timeline
+)
 SELECT
     (SELECT count(*) FROM evidence WHERE status <> 'archive') AS evidence_files,
     (SELECT count(*) FROM evidence WHERE status = 'parsed') AS parsed_files,
@@ -13,6 +16,7 @@ SELECT
     (SELECT count(*) FROM parse_warnings) AS parse_warnings,
     (SELECT count(*) FROM findings) AS findings,
     (SELECT count(*) FROM findings WHERE severity IN ('high', 'critical')) AS high_or_critical_findings,
-    (SELECT count(DISTINCT host) FROM timeline WHERE host IS NOT NULL) AS hosts_on_timeline,
-    (SELECT min(ts) FROM timeline) AS first_event,
-    (SELECT max(ts) FROM timeline) AS last_event
+    span.hosts AS hosts_on_timeline,
+    span.first_event,
+    span.last_event
+FROM span
