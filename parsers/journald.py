@@ -102,7 +102,7 @@ class JournalLoader:
         # the journal names the host; the kernel text does not
         joined = joined.drop_columns(["syslog_host"])
         joined = joined.rename_columns([("syslog_host" if c == "host_name" else c) for c in joined.column_names])
-        block = with_host_and_action(joined, self.hosts)
+        block = with_host_and_action(joined, self.hosts, self.writer.addresses)
         before, _, after = self.locator.partition("{}")
         locator_sql = f"'{before}' || line || '{after}'"
         self.writer.insert(block, NET_EVENTS_SELECT.format(locator=locator_sql))

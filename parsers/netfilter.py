@@ -78,7 +78,7 @@ def load(ctx: ParseContext, reader: NetfilterReader, time: TimeContext) -> None:
                 ctx.warn(f"line:{line}", reason, excerpt)
             n_other += result.n_other
             if result.table.num_rows:
-                block = with_host_and_action(result.table, hosts)
+                block = with_host_and_action(result.table, hosts, writer.addresses)
                 writer.insert(block, select)
             ctx.advance(nread)
             if pending is None:

@@ -18,8 +18,9 @@ NO_OFFSET = -(1 << 40)
 
 # integer outputs
 (I_KIND, I_YEAR, I_MONTH, I_DAY, I_HOUR, I_MINUTE, I_SECOND, I_MICRO, I_OFFSET, I_LEN, I_TTL, I_ID,
- I_SPT, I_DPT, I_TYPE, I_CODE, I_UID, I_GID, I_SRC_PLAIN, I_DST_PLAIN, I_HAS_FLAGS, I_UPTIME) = range(22)
-N_INTS = 22
+ I_SPT, I_DPT, I_TYPE, I_CODE, I_UID, I_GID, I_SRC_PLAIN, I_DST_PLAIN, I_HAS_FLAGS, I_UPTIME,
+ I_SRC_INT, I_DST_INT) = range(24)
+N_INTS = 24
 # byte spans [start, end)
 (S_STAMP, S_MID1, S_MID2, S_IN, S_OUT, S_SRC, S_DST, S_PROTO, S_FLAGS) = range(9)
 N_SPANS = 9
@@ -88,6 +89,21 @@ def _plain_ipv4(buf, s, e):
         else:
             return 0
     return 1 if dots == 3 else 0
+
+
+@njit(cache=True, nogil=True)
+def _ipv4_value(buf, s, e):
+    """The 32-bit value of a canonical dotted quad (checked by _plain_ipv4)."""
+    value = 0
+    octet = 0
+    for i in range(s, e):
+        c = buf[i]
+        if c == 46:
+            value = value * 256 + octet
+            octet = 0
+        else:
+            octet = octet * 10 + (c - 48)
+    return value * 256 + octet
 
 
 @njit(cache=True, nogil=True)
@@ -502,6 +518,10 @@ def _line(buf, s, e, with_header, ints, spans, row, ks, ke):
     spans[2 * S_DST + 1, row] = ke[2]
     ints[I_SRC_PLAIN, row] = _plain_ipv4(buf, ks[1], ke[1])
     ints[I_DST_PLAIN, row] = _plain_ipv4(buf, ks[2], ke[2])
+    if ints[I_SRC_PLAIN, row] == 1:
+        ints[I_SRC_INT, row] = _ipv4_value(buf, ks[1], ke[1])
+    if ints[I_DST_PLAIN, row] == 1:
+        ints[I_DST_INT, row] = _ipv4_value(buf, ks[2], ke[2])
     ported = False
     icmp = False
     tcp = False

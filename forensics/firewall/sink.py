@@ -84,6 +84,7 @@ class NetEventWriter:
         inner = f"SELECT * FROM {source}" if select is None else f"WITH v AS (SELECT * FROM {source}) {select}"
         try:
             present = {row[0] for row in con.execute(f"DESCRIBE {inner}").fetchall()}
+            given_direction = "direction" in present  # computed by the parser already
             wanted = [c for c in self._columns() if c in present and c not in ("direction", "source_format", "host")]
             addresses = [c for c in ("src_ip", "dst_ip", "src_private_ip") if c in present]
             if addresses:  # canonical text before direction and host lookups read it
@@ -106,7 +107,8 @@ class NetEventWriter:
             else:
                 host_expr = "v.host" if "host" in present else "NULL::VARCHAR"
             select_list.append(f"{host_expr} AS host")
-            select_list.append(f"{self.direction_sql.replace('src_ip', 'v.src_ip').replace('dst_ip', 'v.dst_ip')} "
+            select_list.append("v.direction" if given_direction else
+                               f"{self.direction_sql.replace('src_ip', 'v.src_ip').replace('dst_ip', 'v.dst_ip')} "
                                f"AS direction")
             select_list.append(f"{sql_string(self.source_format)} AS source_format")
             sql = f"SELECT {', '.join(select_list)} FROM ({inner}) v{joins}"
