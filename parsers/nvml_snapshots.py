@@ -44,13 +44,14 @@ def parse(ctx: ParseContext) -> None:
             SELECT {common},
                    TRY_CAST(j->>'util_gpu' AS DOUBLE) AS util, TRY_CAST(j->>'util_memory' AS DOUBLE) AS mem_util,
                    TRY_CAST(j->>'memory_used_bytes' AS DOUBLE) / {MIB} AS fb_used_mib,
-                   TRY_CAST(j->>'memory_free_bytes' AS DOUBLE) / {MIB} AS fb_free_mib,
-                   TRY_CAST(j->>'memory_total_bytes' AS DOUBLE) / {MIB} AS fb_total_mib,
                    TRY_CAST(j->>'power_mw' AS DOUBLE) / 1000 AS power_w,
-                   TRY_CAST(j->>'power_limit_mw' AS DOUBLE) / 1000 AS power_limit_w,
-                   TRY_CAST(j->>'energy_mj' AS DOUBLE) AS energy_mj, TRY_CAST(j->>'temp_c' AS DOUBLE) AS temp_c,
+                   TRY_CAST(j->>'temp_c' AS DOUBLE) AS temp_c,
                    TRY_CAST(j->>'sm_clock_mhz' AS DOUBLE) AS sm_clock_mhz,
-                   TRY_CAST(j->>'mem_clock_mhz' AS DOUBLE) AS mem_clock_mhz
+                   json_object('memory_free_bytes', TRY_CAST(j->>'memory_free_bytes' AS BIGINT),
+                               'memory_total_bytes', TRY_CAST(j->>'memory_total_bytes' AS BIGINT),
+                               'power_limit_mw', TRY_CAST(j->>'power_limit_mw' AS BIGINT),
+                               'energy_mj', TRY_CAST(j->>'energy_mj' AS BIGINT),
+                               'mem_clock_mhz', TRY_CAST(j->>'mem_clock_mhz' AS BIGINT)) AS extra
             FROM {table} WHERE ok AND j->>'record' = 'sample'
         """)
         process_common = f"""{common}, TRY_CAST(j->>'pid' AS BIGINT) AS pid,

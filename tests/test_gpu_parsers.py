@@ -70,7 +70,7 @@ def test_h100_load_capture_has_gpu_burn_and_memhogs_with_their_memory(case):
     assert pmon == [("gpu_burn", 5, 99.0, "GPU-00000000-0000-0000-0000-000000000000"),
                     ("memhog", 10, None, "GPU-00000000-0000-0000-0000-000000000000")]
     # dmon under load: 631-636 W, SM 100 %, clocks 2619/1980; the capture's collected_at says UTC.
-    dmon = rows(case, """SELECT min(power_w), max(power_w), min(util), max(mem_clock_mhz), max(sm_clock_mhz)
+    dmon = rows(case, """SELECT min(power_w), max(power_w), min(util), max((extra->>'mclk')::INT), max(sm_clock_mhz)
                          FROM gpu_samples WHERE locator >= 'line:2162' AND locator <= 'line:2167'
                            AND gpu_model IS NULL""")
     assert dmon == [(631.0, 636.0, 100.0, 2619.0, 1980.0)]
@@ -80,7 +80,7 @@ def test_h100_load_capture_has_gpu_burn_and_memhogs_with_their_memory(case):
     # The 212 query-gpu fields are all kept: those with a value and no column of their own in extra.
     extra = rows(case, """SELECT len(json_keys(extra)), extra->>'driver_version', extra->>'pstate',
                                  extra->>'clocks.max.sm [MHz]' FROM gpu_samples WHERE gpu_model IS NOT NULL""")
-    assert extra == [(122, "590.48.01", "P0", "1980 MHz")] * 2
+    assert extra == [(127, "590.48.01", "P0", "1980 MHz")] * 2
     assert any("capture sections hold no samples" in w for w in warnings(case))
 
 
@@ -98,9 +98,7 @@ def test_exporter_metrics_counts_match_the_projects_golden_files(case):
     samples = rows(case, """
         SELECT e.path, sum(coalesce(len(json_keys(s.extra)), 0)
                + (s.util IS NOT NULL)::INT + (s.mem_util IS NOT NULL)::INT + (s.fb_used_mib IS NOT NULL)::INT
-               + (s.fb_free_mib IS NOT NULL)::INT + (s.fb_total_mib IS NOT NULL)::INT + (s.power_w IS NOT NULL)::INT
-               + (s.power_limit_w IS NOT NULL)::INT + (s.temp_c IS NOT NULL)::INT + (s.mem_temp_c IS NOT NULL)::INT
-               + (s.sm_clock_mhz IS NOT NULL)::INT + (s.mem_clock_mhz IS NOT NULL)::INT)
+               + (s.power_w IS NOT NULL)::INT + (s.temp_c IS NOT NULL)::INT + (s.sm_clock_mhz IS NOT NULL)::INT)
         FROM gpu_samples s JOIN evidence e USING (evidence_id) GROUP BY ALL ORDER BY 1""")
     procs = rows(case, """SELECT e.path, sum(len(json_keys(p.extra)) + (p.used_mib IS NOT NULL)::INT)
                           FROM gpu_processes p JOIN evidence e USING (evidence_id) GROUP BY ALL ORDER BY 1""")
@@ -119,9 +117,10 @@ def test_exporter_metrics_counts_match_the_projects_golden_files(case):
 
 def test_datadog_dcgm_exporter_scrape(case):
     ingest_one(case, corpus_file("datadog-dcgm/dcgm-exporter-metrics.txt"))
-    t4 = rows(case, """SELECT host, sm_clock_mhz, mem_clock_mhz, temp_c, power_w, fb_free_mib, fb_used_mib
+    t4 = rows(case, """SELECT host, sm_clock_mhz, extra->>'DCGM_FI_DEV_MEM_CLOCK', temp_c, power_w,
+                              extra->>'DCGM_FI_DEV_FB_FREE', fb_used_mib
                        FROM gpu_samples WHERE gpu_uuid = 'GPU-20c56d28-0da5-6d26-a36a-e7af1ce2586e'""")
-    assert t4 == [("424773df46e0", 300.0, 405.0, 25.0, 8.969, 15109.0, 0.0)]
+    assert t4 == [("424773df46e0", 300.0, "405.0", 25.0, 8.969, "15109.0", 0.0)]
     a10g = rows(case, "SELECT pod, namespace, container, dram_active FROM gpu_samples WHERE gpu_uuid = 'GPU-abc'")
     assert a10g == [("ray-1111111", "ray-llm", "ray-worker", 0.000003)]
     assert rows(case, "SELECT value FROM entities WHERE kind = 'pod'") == [("ray-llm/ray-1111111",)]
@@ -147,8 +146,9 @@ def test_query_gpu_corpus_csvs_and_the_copied_bus_ids(case):
     case.ingest([str(corpus_file("virtualclient/query-gpu-8xH100.csv")),
                  str(corpus_file("virtualclient/query-gpu-1xT4-NA.csv"))], timezone="UTC")
     assert rows(case, "SELECT count(*) FROM gpu_samples WHERE gpu_model LIKE '%H100%'") == [(8,)]
-    t4 = rows(case, "SELECT power_w, mem_temp_c, util, fb_used_mib FROM gpu_samples WHERE gpu_model = 'Tesla T4'")
-    assert t4 == [(None, None, 2.0, 100.0)]
+    t4 = rows(case, "SELECT power_w, extra->>'temperature.memory', util, fb_used_mib FROM gpu_samples "
+                    "WHERE gpu_model = 'Tesla T4'")
+    assert t4 == [(None, None, 2.0, 100.0)]  # N/A and [N/A] are no value
     copied = [w for w in warnings(case) if "report the same PCI bus id" in w]
     assert len(copied) == 4 and "GPUs 0, 4 report the same PCI bus id 00000000:0A:00.0" in copied[0] + " ".join(copied)
 
@@ -191,9 +191,9 @@ def test_accounted_apps_keep_lifetime_util_and_run_time(case):
 
 def test_query_gpu_without_units(case):
     ingest_one(case, DATA / "query_gpu_nounits.csv", timezone="Asia/Shanghai")
-    assert rows(case, "SELECT gpu_index, util, fb_used_mib, fb_total_mib, power_w, sm_clock_mhz, extra->>'pstate' "
-                      "FROM gpu_samples ORDER BY gpu_index") == [
-        (6, 100.0, 74458.0, 81559.0, 696.51, 1747.0, "P0"), (7, 100.0, 74470.0, 81559.0, None, 1749.0, "P0")]
+    assert rows(case, "SELECT gpu_index, util, fb_used_mib, extra->>'memory.total', power_w, sm_clock_mhz, "
+                      "extra->>'pstate' FROM gpu_samples ORDER BY gpu_index") == [
+        (6, 100.0, 74458.0, "81559", 696.51, 1747.0, "P0"), (7, 100.0, 74470.0, "81559", None, 1749.0, "P0")]
 
 
 def test_pmon_with_date_time_columns(case):
@@ -208,14 +208,15 @@ def test_pmon_with_date_time_columns(case):
 
 def test_dmon_without_stamps_takes_a_start_option(case):
     ingest_one(case, DATA / "dmon_plain.txt", options={"smi_start": "2026-02-17T02:31:00Z", "smi_interval_s": "5"})
-    assert rows(case, "SELECT ts, gpu_index, power_w, util, mem_temp_c FROM gpu_samples ORDER BY ts, gpu_index") == [
-        (utc("2026-02-17 02:31:00"), 0, 631.0, 100.0, 57.0), (utc("2026-02-17 02:31:00"), 1, 420.0, 85.0, None),
-        (utc("2026-02-17 02:31:05"), 0, 634.0, 100.0, 58.0), (utc("2026-02-17 02:31:05"), 1, 418.0, 84.0, None)]
+    assert rows(case, "SELECT ts, gpu_index, power_w, util, extra->>'mtemp' FROM gpu_samples ORDER BY ts, gpu_index") \
+        == [(utc("2026-02-17 02:31:00"), 0, 631.0, 100.0, "57"), (utc("2026-02-17 02:31:00"), 1, 420.0, 85.0, None),
+            (utc("2026-02-17 02:31:05"), 0, 634.0, 100.0, "58"), (utc("2026-02-17 02:31:05"), 1, 418.0, 84.0, None)]
 
 
 def test_dcgmi_dmon_with_leading_stamps_strings_mig_rows_and_sentinels(case):
     ingest_one(case, DATA / "dcgmi_dmon_ts.txt", timezone="Asia/Shanghai", host="gpu-node-03")
-    got = rows(case, """SELECT ts, gpu_index, mig_instance, util, power_w, tensor_active, fb_used_mib, mem_temp_c,
+    got = rows(case, """SELECT ts, gpu_index, mig_instance, util, power_w, tensor_active, fb_used_mib,
+                               extra->>'DCGM_FI_DEV_MEMORY_TEMP',
                                extra->>'DCGM_FI_DEV_NAME' FROM gpu_samples ORDER BY locator""")
     assert got[0] == (utc("2026-02-17 02:31:00"), 6, None, 100.0, 696.512, 0.081, 74458.0, None, "NVIDIA H100 80GB HBM3")
     assert got[1][7] is None  # 9223372036854775794 is DCGM's NOT_SUPPORTED, not a temperature
@@ -226,7 +227,8 @@ def test_dcgmi_dmon_with_leading_stamps_strings_mig_rows_and_sentinels(case):
 
 def test_exposition_scrapes_label_drift_exported_pod_and_sentinels(case):
     ingest_one(case, DATA / "dcgm_scrapes.prom")
-    got = rows(case, """SELECT ts, host, gpu_uuid, pci_bus_id, util, power_w, mem_temp_c, fb_used_mib, pod, namespace,
+    got = rows(case, """SELECT ts, host, gpu_uuid, pci_bus_id, util, power_w, extra->>'DCGM_FI_DEV_MEMORY_TEMP',
+                               fb_used_mib, pod, namespace,
                                container, job FROM gpu_samples WHERE gpu_uuid = ? ORDER BY ts""", [UUID6])
     # Scrape 1 names the exporter pod as Hostname and pod: the workload is exported_pod; the
     # host falls back to the scrape target's address. Scrape 2 uses lower-case label names.

@@ -13,7 +13,9 @@ Label names are matched case-insensitively (``Hostname``/``hostname``, ``UUID``/
 workload's labels when ``honor_labels`` is off, and ``pod`` then names the exporter). The
 Prometheus ``job`` label is the scrape job, not a workload: the workload's job is ``hpc_job``.
 Every metric without a column of its own is kept in ``extra``; NaN, Inf and DCGM blank sentinels
-are no value and counted in a warning.
+are no value and counted in a warning. A series' labels are the same on all its samples: they are
+written on the first sample of each GPU's series in the file (``labels``), the workload labels on
+every row (pod, namespace, container, job), so a 24-hour export does not repeat them millions of times.
 """
 
 from __future__ import annotations
@@ -59,6 +61,8 @@ class PromStage:
         self.series = f"_prom_series_{tag}"
         self.points = f"_prom_points_{tag}"
         self.classified = f"_prom_class_{tag}"
+        # How a point's order number reads as a locator (line numbers unless the stage says).
+        self.locator_sql = lambda ord_sql: f"'line:' || {ord_sql}"
 
     def drop(self) -> None:
         """Remove the staging tables (quietly: after a failed statement the transaction is aborted
@@ -134,65 +138,101 @@ class PromStage:
                        AS gpu_key
             FROM c
         """)
-        value = ("CASE WHEN s.dcgm_metric THEN dcgm_value(TRY_CAST(p.value_raw AS DOUBLE)) "
-                 "WHEN isnan(TRY_CAST(p.value_raw AS DOUBLE)) OR isinf(TRY_CAST(p.value_raw AS DOUBLE)) THEN NULL "
-                 "ELSE TRY_CAST(p.value_raw AS DOUBLE) END")
-        columns = ",\n".join(f"max(v * s.mscale) FILTER (WHERE s.mcolumn = '{c}') AS {c}" for c in NUMERIC_SAMPLE_COLUMNS)
+        # Per series: which GPU (an integer key) and what it carries; the points are then grouped
+        # on (sample time, GPU key) with numeric aggregates only, and the GPU's identity, labels
+        # and locator are joined back onto the (much smaller) result.
+        con.execute(f"""
+            ALTER TABLE {self.classified} ADD COLUMN kid INTEGER;
+            UPDATE {self.classified} c SET kid = k.kid
+            FROM (SELECT host, gpu_key, pid, process_name,
+                         (row_number() OVER (ORDER BY min(sid)))::INTEGER AS kid
+                  FROM {self.classified} GROUP BY ALL) k
+            WHERE c.host IS NOT DISTINCT FROM k.host AND c.gpu_key = k.gpu_key
+              AND c.pid IS NOT DISTINCT FROM k.pid AND c.process_name IS NOT DISTINCT FROM k.process_name
+        """)
+        good = ("CASE WHEN isnan(p.value) OR isinf(p.value) OR (s.dcgm_metric AND p.value >= 140737488355328.0) "
+                "THEN NULL ELSE p.value END")
+        columns = ",\n".join(f"max({good} * s.mscale) FILTER (WHERE s.mcolumn = '{c}') AS {c}"
+                             for c in NUMERIC_SAMPLE_COLUMNS)
         source_format = sql_string(ctx.parser_name)
         has_extra = con.execute(
-            f"SELECT count(*) FROM {self.classified} WHERE mcolumn IS NULL AND pid IS NULL").fetchall()[0][0] > 0
+            f"SELECT count(*) FROM {self.classified} WHERE mcolumn IS NULL").fetchall()[0][0] > 0
         extra = (f"CASE WHEN count(*) FILTER (WHERE s.mcolumn IS NULL) > 0 THEN "
-                 f"('{{' || string_agg(to_json(s.extra_key) || ':' || coalesce(to_json(v), to_json(p.value_raw)), ',' "
+                 f"('{{' || string_agg(to_json(s.extra_key) || ':' || CASE WHEN p.value IS NULL THEN to_json(p.value_raw) ELSE to_json({good}) END, ',' "
                  f"ORDER BY s.extra_key) FILTER (WHERE s.mcolumn IS NULL) || '}}')::JSON END" if has_extra else "NULL::JSON")
+        keys = f"""
+            SELECT kid, any_value(host) AS host, max(gpu_uuid) AS gpu_uuid, max(pci_bus_id) AS pci_bus_id,
+                   max(gpu_index) AS gpu_index, max(index_kind) AS index_kind, max(gpu_model) AS gpu_model,
+                   max(mig_instance) AS mig_instance, any_value(pid) AS pid, any_value(process_name) AS process_name,
+                   max(pod) AS pod, max(namespace) AS namespace, max(container) AS container, max(job) AS job,
+                   arg_max(labels, len(labels)) AS labels
+            FROM {self.classified} GROUP BY kid"""
+        first = f"""
+            SELECT s.kid, min(p.ord) AS first_ord FROM {self.points} p JOIN {self.classified} s USING (sid)
+            GROUP BY s.kid"""
+        aggregate = f"""
+            SELECT p.grp, s.kid, any_value(p.ts) AS ts, any_value(p.ts_raw) AS ts_raw,
+                   bool_or(p.ts_inferred) AS ts_inferred, min(p.ord) AS ord,
+                   {{columns}}, {{extra}} AS extra
+            FROM {self.points} p JOIN {self.classified} s USING (sid)
+            WHERE s.pid IS {{null}} NULL
+            GROUP BY p.grp, s.kid"""
+        one_series_per_gpu = con.execute(
+            f"SELECT coalesce(max(n), 0) <= 1 FROM (SELECT count(*) AS n FROM {self.classified} GROUP BY kid)"
+        ).fetchall()[0][0]
+        if one_series_per_gpu:
+            # Each GPU has a single series here (a range export of one metric): every point is a
+            # row of its own, no grouping needed.
+            columns_direct = ", ".join(f"CASE WHEN s.mcolumn = '{c}' THEN {good} * s.mscale END AS {c}"
+                                       for c in NUMERIC_SAMPLE_COLUMNS)
+            extra_direct = (f"CASE WHEN s.mcolumn IS NULL THEN ('{{' || to_json(s.extra_key) || ':' || "
+                            f"CASE WHEN p.value IS NULL THEN to_json(p.value_raw) ELSE to_json({good}) END || '}}')::JSON END")
+            aggregate = f"""
+                SELECT p.grp, s.kid, p.ts, p.ts_raw, p.ts_inferred, p.ord,
+                       {{columns}}, {{extra}} AS extra
+                FROM {self.points} p JOIN {self.classified} s USING (sid)
+                WHERE s.pid IS {{null}} NULL"""
+            columns = columns_direct
+            extra = extra_direct if has_extra else "NULL::JSON"
+        locator = self.locator_sql("a.ord")
         samples = ctx.insert("gpu_samples", f"""
-            WITH pv AS (SELECT p.*, {value} AS v FROM {self.points} p JOIN {self.classified} s USING (sid))
-            SELECT any_value(p.ts) AS ts, any_value(p.ts_raw) AS ts_raw, any_value(p.ts_inferred) AS ts_inferred,
-                   s.host, max(s.gpu_uuid) AS gpu_uuid, max(s.pci_bus_id) AS pci_bus_id,
-                   max(s.gpu_index) AS gpu_index, max(s.index_kind) AS index_kind, max(s.gpu_model) AS gpu_model,
-                   max(s.mig_instance) AS mig_instance,
-                   {columns},
-                   max(s.pod) AS pod, max(s.namespace) AS namespace, max(s.container) AS container,
-                   max(s.job) AS job, arg_max(s.labels, len(s.labels)) AS labels,
-                   {extra} AS extra,
-                   {source_format} AS source_format, arg_min(p.locator, p.ord) AS locator
-            FROM pv p JOIN {self.classified} s USING (sid)
-            WHERE s.pid IS NULL
-            GROUP BY p.grp, s.host, s.gpu_key
+            WITH a AS ({aggregate.format(columns=columns, extra=extra, null='')}),
+                 k AS ({keys}), f AS ({first})
+            SELECT a.ts, a.ts_raw, a.ts_inferred, k.host, k.gpu_uuid, k.pci_bus_id, k.gpu_index, k.index_kind,
+                   k.gpu_model, k.mig_instance, {', '.join('a.' + c for c in NUMERIC_SAMPLE_COLUMNS)},
+                   k.pod, k.namespace, k.container, k.job,
+                   CASE WHEN a.ord = f.first_ord THEN k.labels END AS labels, a.extra,
+                   {source_format} AS source_format, {locator} AS locator
+            FROM a JOIN k USING (kid) JOIN f USING (kid)
         """)
+        process_columns = (f"CASE WHEN s.mcolumn = 'used_mib' THEN {good} * s.mscale END AS used_mib"
+                           if one_series_per_gpu else
+                           f"max({good} * s.mscale) FILTER (WHERE s.mcolumn = 'used_mib') AS used_mib")
         processes = ctx.insert("gpu_processes", f"""
-            WITH pv AS (SELECT p.*, {value} AS v FROM {self.points} p JOIN {self.classified} s USING (sid))
-            SELECT any_value(p.ts) AS ts, any_value(p.ts_raw) AS ts_raw, any_value(p.ts_inferred) AS ts_inferred,
-                   s.host, max(s.gpu_uuid) AS gpu_uuid, max(s.pci_bus_id) AS pci_bus_id,
-                   max(s.gpu_index) AS gpu_index, max(s.index_kind) AS index_kind, max(s.mig_instance) AS mig_instance,
-                   s.pid, s.process_name, 'running' AS record_kind,
-                   max(v * s.mscale) FILTER (WHERE s.mcolumn = 'used_mib') AS used_mib,
-                   max(s.pod) AS pod, max(s.namespace) AS namespace, max(s.container) AS container,
-                   max(s.job) AS job, arg_max(s.labels, len(s.labels)) AS labels,
-                   CASE WHEN count(*) FILTER (WHERE s.mcolumn IS NULL) > 0 THEN
-                       ('{{' || string_agg(to_json(s.extra_key) || ':' || coalesce(to_json(v), to_json(p.value_raw)),
-                                           ',' ORDER BY s.extra_key) FILTER (WHERE s.mcolumn IS NULL) || '}}')::JSON
-                   END AS extra,
-                   {source_format} AS source_format, arg_min(p.locator, p.ord) AS locator
-            FROM pv p JOIN {self.classified} s USING (sid)
-            WHERE s.pid IS NOT NULL
-            GROUP BY p.grp, s.host, s.gpu_key, s.pid, s.process_name
-        """)
+            WITH a AS ({aggregate.format(columns=process_columns, extra=extra, null='NOT')}),
+                 k AS ({keys}), f AS ({first})
+            SELECT a.ts, a.ts_raw, a.ts_inferred, k.host, k.gpu_uuid, k.pci_bus_id, k.gpu_index, k.index_kind,
+                   k.mig_instance, k.pid, k.process_name, 'running' AS record_kind, a.used_mib,
+                   k.pod, k.namespace, k.container, k.job,
+                   CASE WHEN a.ord = f.first_ord THEN k.labels END AS labels, a.extra,
+                   {source_format} AS source_format, {locator} AS locator
+            FROM a JOIN k USING (kid) JOIN f USING (kid)
+        """) if con.execute(f"SELECT count(*) FROM {self.classified} WHERE pid IS NOT NULL").fetchall()[0][0] else 0
         ctx.warn_many(f"""
             WITH bad AS (
-                SELECT p.locator, p.ord, p.value_raw, s.name,
-                       CASE WHEN TRY_CAST(p.value_raw AS DOUBLE) IS NULL THEN 'not numbers'
-                            WHEN isnan(TRY_CAST(p.value_raw AS DOUBLE)) OR isinf(TRY_CAST(p.value_raw AS DOUBLE))
-                                THEN 'NaN or Inf'
+                SELECT p.ord, p.value_raw, s.name,
+                       CASE WHEN p.value IS NULL THEN 'not numbers'
+                            WHEN isnan(p.value) OR isinf(p.value) THEN 'NaN or Inf'
                             ELSE 'DCGM blank sentinels' END AS what
                 FROM {self.points} p JOIN {self.classified} s USING (sid)
-                WHERE TRY_CAST(p.value_raw AS DOUBLE) IS NULL
-                   OR isnan(TRY_CAST(p.value_raw AS DOUBLE)) OR isinf(TRY_CAST(p.value_raw AS DOUBLE))
-                   OR (s.dcgm_metric AND TRY_CAST(p.value_raw AS DOUBLE) >= 140737488355328.0)
+                WHERE p.value IS NULL OR isnan(p.value) OR isinf(p.value)
+                   OR (s.dcgm_metric AND p.value >= 140737488355328.0)
+            ), g AS (
+                SELECT min(ord) AS ord, count(*) AS n, name, what, min(value_raw) AS excerpt FROM bad GROUP BY name, what
             )
-            SELECT arg_min(locator, ord) AS locator,
-                   count(*) || ' values of ' || name || ' are ' || what || ' (kept as no value)' AS reason,
-                   min(value_raw) AS excerpt
-            FROM bad GROUP BY name, what
+            SELECT {self.locator_sql("g.ord")} AS locator,
+                   n || ' values of ' || name || ' are ' || what || ' (kept as no value)' AS reason, excerpt
+            FROM g
         """)
         return {"gpu_samples": samples, "gpu_processes": processes}
 
@@ -269,10 +309,10 @@ def stage_exposition(ctx: ParseContext, stage: PromStage, lines_sql: str) -> Non
                         {marker_ts}, {default_ts}) AS ts,
                coalesce(nullif(p.ts_ms, ''), m.raw, {sql_string(scrape_time or '') if scrape_time else 'NULL'}) AS ts_raw,
                (p.ts_ms IS NULL OR p.ts_ms = '') AND m.raw IS NULL AS ts_inferred,
-               p.value_raw,
+               p.value_raw, TRY_CAST(p.value_raw AS DOUBLE) AS value,
                CASE WHEN p.ts_ms IS NOT NULL AND p.ts_ms <> '' THEN round(p.ts_ms::DOUBLE)::BIGINT
                     ELSE -1 - p.scrape END AS grp,
-               p.n AS ord, 'line:' || p.n AS locator
+               p.n AS ord
         FROM {stage.points}_parsed p
         JOIN {stage.series} s ON s.name = p.name AND s.labelstr IS NOT DISTINCT FROM p.labelstr
         LEFT JOIN {stage.points}_markers m ON m.scrape = p.scrape
@@ -295,16 +335,17 @@ def stage_exposition(ctx: ParseContext, stage: PromStage, lines_sql: str) -> Non
 SERIES_START = re.compile(rb'\{\s*"metric"\s*:')
 
 
-def split_matrix(path: str, out: str) -> tuple[int, bytes]:
+def split_matrix(path: str, out: str) -> tuple[int, bytes, int]:
     """Rewrite a ``/api/v1/query_range`` (or ``/api/v1/query``) response as one JSON line per
     series with its position added (``{"sid": i, "metric": ..., "values": ...}``), without loading
     the document: series start at ``{"metric":``, which in valid JSON can only open an object.
-    Returns the number of series and the bytes before the first one (the envelope)."""
-    count = 0
+    Returns the number of series, the bytes before the first one (the envelope) and the longest
+    line written."""
+    count = longest = 0
     with open(path, "rb") as handle, open(out, "wb") as sink:
         size = os.fstat(handle.fileno()).st_size
         if size == 0:
-            return 0, b""
+            return 0, b"", 0
         view = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
         try:
             starts = [m.start() for m in SERIES_START.finditer(view)]
@@ -321,13 +362,15 @@ def split_matrix(path: str, out: str) -> tuple[int, bytes]:
                     except json.JSONDecodeError:
                         end = len(tail)  # a cut-off export: the reader reports the broken line
                     chunk = tail[:end].encode("utf-8")
+                body = chunk.lstrip()[1:].replace(b"\n", b" ").replace(b"\r", b" ")
                 sink.write(b'{"sid":%d,' % (i + 1))
-                sink.write(chunk.lstrip()[1:].replace(b"\n", b" ").replace(b"\r", b" "))
+                sink.write(body)
                 sink.write(b"\n")
                 count += 1
+                longest = max(longest, len(body) + 32)
         finally:
             view.close()
-    return count, envelope
+    return count, envelope, longest
 
 
 def stage_range(ctx: ParseContext, stage: PromStage) -> int:
@@ -335,9 +378,10 @@ def stage_range(ctx: ParseContext, stage: PromStage) -> int:
     samples are ``[unix_seconds, "value"]``. Overlapping chunks repeat (series, time) pairs: each
     is loaded once."""
     con = ctx.con
+    stage.locator_sql = lambda o: f"'result:' || ({o} // 1000000000 - 1) || ' point:' || ({o} % 1000000000 - 1)"
     scratch = ctx.scratch_path(".ndjson")
     try:
-        count, envelope = split_matrix(str(ctx.local_path), str(scratch))
+        count, envelope, longest = split_matrix(str(ctx.local_path), str(scratch))
         head = envelope.decode("utf-8", errors="replace")
         if '"status"' in head and '"success"' not in head:
             ctx.warn("offset:0", "the export is a Prometheus error response", head[:200])
@@ -346,7 +390,7 @@ def stage_range(ctx: ParseContext, stage: PromStage) -> int:
             return 0
         reader = (f"read_json({sql_string(str(scratch))}, format='newline_delimited', "
                   f"columns={{'sid': 'BIGINT', 'metric': 'MAP(VARCHAR, VARCHAR)', 'values': 'VARCHAR[][]', "
-                  f"'value': 'VARCHAR[]'}}, maximum_object_size=1073741824, ignore_errors=false)")
+                  f"'value': 'VARCHAR[]'}}, maximum_object_size={max(16 << 20, 2 * longest)}, ignore_errors=false)")
         name = ctx.options.get("prom_metric")
         con.execute(f"""
             CREATE TEMP TABLE {stage.series} AS
@@ -366,8 +410,8 @@ def stage_range(ctx: ParseContext, stage: PromStage) -> int:
                 SELECT sid, pos, pt, 1 FROM {stage.series} WHERE pt IS NOT NULL
             )
             SELECT sid, to_timestamp(TRY_CAST(v[1] AS DOUBLE)) AS ts, v[1] AS ts_raw, false AS ts_inferred,
-                   v[2] AS value_raw, round(TRY_CAST(v[1] AS DOUBLE) * 1000)::BIGINT AS grp,
-                   pos * 1000000000 + j AS ord, 'result:' || (pos - 1) || ' point:' || (j - 1) AS locator
+                   v[2] AS value_raw, TRY_CAST(v[2] AS DOUBLE) AS value,
+                   round(TRY_CAST(v[1] AS DOUBLE) * 1000)::BIGINT AS grp, pos * 1000000000 + j AS ord
             FROM u {qualify}
         """)
         if repeated:
@@ -378,7 +422,7 @@ def stage_range(ctx: ParseContext, stage: PromStage) -> int:
         for column in ("pts", "pt", "pos"):
             con.execute(f"ALTER TABLE {stage.series} DROP COLUMN {column}")
         ctx.warn_many(f"""
-            SELECT locator, 'sample time is not a number' AS reason, ts_raw AS excerpt
+            SELECT {stage.locator_sql('ord')} AS locator, 'sample time is not a number' AS reason, ts_raw AS excerpt
             FROM {stage.points} WHERE ts IS NULL
         """)
         return count
@@ -402,8 +446,9 @@ def _merge_repeated_series(con, stage: PromStage) -> int:
 def stage_vm_jsonl(ctx: ParseContext, stage: PromStage) -> None:
     """VictoriaMetrics-style JSON lines export: ``{"metric": {...}, "values": [...], "timestamps": [ms...]}``."""
     con = ctx.con
+    stage.locator_sql = lambda o: f"'line:' || ({o} // 1000000000) || ' point:' || ({o} % 1000000000 - 1)"
     reader = (f"read_json({ctx.sql_path}, format='newline_delimited', columns={{'metric': 'MAP(VARCHAR, VARCHAR)', "
-              f"'values': 'VARCHAR[]', 'timestamps': 'BIGINT[]'}}, maximum_object_size=1073741824)")
+              f"'values': 'VARCHAR[]', 'timestamps': 'BIGINT[]'}}, maximum_object_size={64 << 20})")
     con.execute(f"""
         CREATE TEMP TABLE {stage.series} AS
         SELECT row_number() OVER () AS sid, coalesce(metric['__name__'], '(unnamed)') AS name,
@@ -414,7 +459,7 @@ def stage_vm_jsonl(ctx: ParseContext, stage: PromStage) -> None:
     con.execute(f"""
         CREATE TEMP TABLE {stage.points} AS
         SELECT sid, make_timestamptz(t * 1000) AS ts, t::VARCHAR AS ts_raw, false AS ts_inferred, v AS value_raw,
-               t AS grp, sid * 1000000000 + j AS ord, 'line:' || sid || ' point:' || (j - 1) AS locator
+               TRY_CAST(v AS DOUBLE) AS value, t AS grp, sid * 1000000000 + j AS ord
         FROM (SELECT sid, unnest(pts) AS v, unnest(tss) AS t, generate_subscripts(pts, 1) AS j FROM {stage.series})
     """)
     con.execute(f"ALTER TABLE {stage.series} DROP COLUMN pts")
@@ -454,7 +499,8 @@ def stage_promtool(ctx: ParseContext, stage: PromStage, lines_sql: str) -> None:
     con.execute(f"""
         CREATE TEMP TABLE {stage.points} AS
         SELECT s.sid, make_timestamptz(TRY_CAST(p.m.ts AS BIGINT) * 1000) AS ts, p.m.ts AS ts_raw, false AS ts_inferred,
-               p.m.value AS value_raw, TRY_CAST(p.m.ts AS BIGINT) AS grp, p.n AS ord, 'line:' || p.n AS locator
+               p.m.value AS value_raw, TRY_CAST(p.m.value AS DOUBLE) AS value, TRY_CAST(p.m.ts AS BIGINT) AS grp,
+               p.n AS ord
         FROM {stage.points}_parsed p JOIN {stage.series} s ON s.labelstr = p.m.labels
         WHERE p.m.labels <> ''
     """)

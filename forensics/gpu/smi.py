@@ -50,7 +50,8 @@ def csv_kind(fields: list[str]) -> str | None:
 
 
 def _cell(position: int) -> str:
-    return f"smi_value(f[{position + 1}])"
+    """A cell of the row (trimmed, no-value markers as NULL), computed once per row below."""
+    return f"smi_value(c{position + 1})"
 
 
 def _extra_sql(headers: list[str], used: set[int]) -> str:
@@ -188,17 +189,29 @@ def load_query_csv(ctx: ParseContext, section: CsvSection, kind: str | None = No
         where.append(f"n >= {int(section.first_n)}")
     if section.end_n is not None:
         where.append(f"n < {int(section.end_n)}")
-    base = (f"SELECT n, line, list_transform(string_split(line, ','), lambda x: trim(x)) AS f "
-            f"FROM ({section.lines_sql}) WHERE {' AND '.join(where)}")
+    base = f"SELECT n, line FROM ({section.lines_sql}) WHERE {' AND '.join(where)}"
+    # Split each line once and compute each cell once (MATERIALIZED keeps the optimizer from
+    # re-splitting the line for every reference to a cell).
+    cells = ", ".join(f"trim(f[{i + 1}]) AS c{i + 1}" for i in range(len(headers)))
     select = ", ".join(f"{expr} AS {name}" for name, expr in cols.items())
-    count = ctx.insert(table, f"SELECT {select} FROM ({base}) WHERE len(f) = {len(headers)}")
-    ctx.warn_many(f"SELECT 'line:' || n AS locator, "
-                  f"'nvidia-smi CSV row has ' || len(f) || ' fields, the header has {len(headers)}' AS reason, "
-                  f"line AS excerpt FROM ({base}) WHERE len(f) <> {len(headers)}")
+    count = ctx.insert(table, f"""
+        WITH split AS MATERIALIZED (SELECT n, string_split(line, ',') AS f FROM ({base})),
+             row_cells AS MATERIALIZED (SELECT n, {cells} FROM split WHERE len(f) = {len(headers)})
+        SELECT {select} FROM row_cells""")
+    rows_in_file = ctx.con.execute(f"SELECT count(*) FROM ({base})").fetchall()[0][0]
+    if rows_in_file != count:  # some rows have another field count than the header
+        ctx.warn_many(f"SELECT 'line:' || n AS locator, "
+                      f"'nvidia-smi CSV row has ' || len(string_split(line, ',')) || ' fields, the header has "
+                      f"{len(headers)}' AS reason, line AS excerpt FROM ({base}) "
+                      f"WHERE len(string_split(line, ',')) <> {len(headers)}")
     if not zone and not ctx.hints.timezone and "timestamp" in position and count:
         ctx.warn(None, f"local time stamps without a time-zone hint were taken as UTC ({count} rows; "
                  "give --tz or an inventory timezone)")
-    if kind == "gpu" and count:
+    copied = f"""
+            SELECT count(*) FROM (SELECT ts_raw, pci_bus_id FROM gpu_samples
+                                  WHERE evidence_id = {int(ctx.evidence_id)} AND pci_bus_id IS NOT NULL
+                                  GROUP BY ALL HAVING count(DISTINCT gpu_index) > 1)"""
+    if kind == "gpu" and count and ctx.con.execute(copied).fetchall()[0][0]:
         ctx.warn_many(f"""
             SELECT min(locator) AS locator,
                    'GPUs ' || string_agg(DISTINCT gpu_index::VARCHAR, ', ' ORDER BY gpu_index::VARCHAR)
@@ -215,8 +228,8 @@ def load_query_csv(ctx: ParseContext, section: CsvSection, kind: str | None = No
 # --------------------------------------------------------------------------- pmon / dmon
 
 PMON_COLUMNS = {"sm": "sm_util", "mem": "mem_util", "enc": "enc_util", "dec": "dec_util", "fb": "used_mib"}
-DMON_COLUMNS = {"pwr": "power_w", "gtemp": "temp_c", "mtemp": "mem_temp_c", "sm": "util", "mem": "mem_util",
-                "mclk": "mem_clock_mhz", "pclk": "sm_clock_mhz", "fb": "fb_used_mib"}
+DMON_COLUMNS = {"pwr": "power_w", "gtemp": "temp_c", "sm": "util", "mem": "mem_util", "pclk": "sm_clock_mhz",
+                "fb": "fb_used_mib"}
 
 
 def is_monitor_header(line: str) -> str | None:
@@ -342,22 +355,16 @@ def parse_monitor(ctx: ParseContext, writer: GpuWriter, lines: Iterable[tuple[in
 
 XML_COLUMNS = {
     "fb_memory_usage/used": "fb_used_mib",
-    "fb_memory_usage/free": "fb_free_mib",
-    "fb_memory_usage/total": "fb_total_mib",
     "utilization/gpu_util": "util",
     "utilization/memory_util": "mem_util",
     "temperature/gpu_temp": "temp_c",
-    "temperature/memory_temp": "mem_temp_c",
     "clocks/sm_clock": "sm_clock_mhz",
-    "clocks/mem_clock": "mem_clock_mhz",
 }
 # Power moved from <power_readings> to <gpu_power_readings> (driver 535) and split into
 # instant/average readings later; the first present wins.
 XML_POWER = ("gpu_power_readings/power_draw", "gpu_power_readings/average_power_draw",
              "gpu_power_readings/instant_power_draw", "power_readings/power_draw",
              "power_readings/average_power_draw", "power_readings/instant_power_draw")
-XML_POWER_LIMIT = ("gpu_power_readings/current_power_limit", "gpu_power_readings/enforced_power_limit",
-                   "power_readings/power_limit", "power_readings/enforced_power_limit")
 
 
 def _xml_number(text: str | None) -> float | None:
@@ -417,8 +424,6 @@ def parse_xml(ctx: ParseContext, writer: GpuWriter, data: bytes, line_offset: in
         for path, column in XML_COLUMNS.items():
             values[column] = _xml_number(gpu.findtext(path))
         values["power_w"] = next((v for v in (_xml_number(gpu.findtext(p)) for p in XML_POWER) if v is not None), None)
-        values["power_limit_w"] = next(
-            (v for v in (_xml_number(gpu.findtext(p)) for p in XML_POWER_LIMIT) if v is not None), None)
         extra: dict[str, str] = {}
         _flatten(gpu, "", extra, skip=("processes", "accounted_processes"))
         extra.update({f"log/{k}": v for k, v in log_facts.items()})

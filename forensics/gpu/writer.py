@@ -154,14 +154,14 @@ def derive_entities(ctx: ParseContext) -> int:
     GPUs they used. Called once at the end of every GPU parser."""
     eid = int(ctx.evidence_id)
     sql = f"""
-    WITH rows AS (
-        SELECT ts, host, gpu_uuid, pci_bus_id, gpu_index, index_kind, gpu_model, pod, namespace,
-               container, job, labels, locator
-        FROM gpu_samples WHERE evidence_id = {eid}
+    WITH rows AS (  -- one row per distinct identity first: millions of samples name few GPUs
+        SELECT min(ts) AS ts, max(ts) AS ts_last, host, gpu_uuid, pci_bus_id, gpu_index, index_kind, gpu_model, pod,
+               namespace, container, job, labels, min(locator) AS locator
+        FROM gpu_samples WHERE evidence_id = {eid} GROUP BY ALL
         UNION ALL
-        SELECT ts, host, gpu_uuid, pci_bus_id, gpu_index, index_kind, NULL, pod, namespace,
-               container, job, labels, locator
-        FROM gpu_processes WHERE evidence_id = {eid}
+        SELECT min(ts), max(ts), host, gpu_uuid, pci_bus_id, gpu_index, index_kind, NULL, pod, namespace,
+               container, job, labels, min(locator)
+        FROM gpu_processes WHERE evidence_id = {eid} GROUP BY ALL
     ), gpus AS (
         SELECT host, gpu_uuid, max(pci_bus_id) AS pci_bus_id,
                CASE WHEN count(DISTINCT gpu_index) = 1 THEN max(gpu_index) END AS gpu_index,
@@ -173,10 +173,10 @@ def derive_entities(ctx: ParseContext) -> int:
                min(locator) AS locator
         FROM rows WHERE gpu_uuid IS NOT NULL GROUP BY host, gpu_uuid
     ), jobs AS (
-        SELECT host, gpu_uuid, job, min(ts) AS valid_from, max(ts) AS valid_to, min(locator) AS locator
+        SELECT host, gpu_uuid, job, min(ts) AS valid_from, max(ts_last) AS valid_to, min(locator) AS locator
         FROM rows WHERE gpu_uuid IS NOT NULL AND job IS NOT NULL GROUP BY ALL
     ), pods AS (
-        SELECT host, gpu_uuid, namespace, pod, container, min(ts) AS valid_from, max(ts) AS valid_to,
+        SELECT host, gpu_uuid, namespace, pod, container, min(ts) AS valid_from, max(ts_last) AS valid_to,
                min(locator) AS locator
         FROM rows WHERE pod IS NOT NULL GROUP BY ALL
     )

@@ -18,20 +18,15 @@ CREATE TABLE IF NOT EXISTS gpu_samples (
     util DOUBLE,              -- % of time a kernel ran (DCGM 203 GPUTL, utilization.gpu)
     mem_util DOUBLE,          -- % of time memory was read or written (DCGM 204 MCUTL, utilization.memory)
     gr_engine_active DOUBLE,  -- ratio 0..1 (DCGM 1001 GRACT)
-    sm_active DOUBLE,         -- ratio 0..1 (DCGM 1002 SMACT)
-    sm_occupancy DOUBLE,      -- ratio 0..1 (DCGM 1003 SMOCC)
+    sm_active DOUBLE,         -- ratio 0..1 (DCGM 1002 SMACT; not in dcgm-exporter's default set)
     tensor_active DOUBLE,     -- ratio 0..1 (DCGM 1004 TENSO)
     dram_active DOUBLE,       -- ratio 0..1 (DCGM 1005 DRAMA)
-    fb_used_mib DOUBLE,
-    fb_free_mib DOUBLE,
-    fb_total_mib DOUBLE,
+    fb_used_mib DOUBLE,       -- frame buffer (GPU memory) used
     power_w DOUBLE,
-    power_limit_w DOUBLE,
-    energy_mj DOUBLE,         -- total energy since driver load (DCGM 156, NVML)
-    temp_c DOUBLE,
-    mem_temp_c DOUBLE,
+    temp_c DOUBLE,            -- GPU temperature
     sm_clock_mhz DOUBLE,
-    mem_clock_mhz DOUBLE,
+    -- memory total/free, memory clock and temperature, power limit, energy, occupancy, ECC, PCIe,
+    -- NVLink ... are in extra under their source names (DCGM_FI_DEV_FB_FREE, memory.total [MiB], ...)
     pod VARCHAR,              -- workload labels (dcgm-exporter exported_pod/pod, ...)
     namespace VARCHAR,
     container VARCHAR,
@@ -109,11 +104,14 @@ CREATE OR REPLACE MACRO _gpu_bus_parts(v) AS (
         || '.' || coalesce(nullif(split_part(split_part(v, ':', -1), '.', 2), ''), '0')
     END
 );
-CREATE OR REPLACE MACRO gpu_bus_id(x) AS _gpu_bus_parts(_gpu_bus_clean(x));
+CREATE OR REPLACE MACRO gpu_bus_id(x) AS
+    CASE WHEN regexp_full_match(x, '[0-9A-F]{8}:[0-9A-F]{2}:[0-9A-F]{2}\.[0-7]') THEN x  -- already canonical
+         ELSE _gpu_bus_parts(_gpu_bus_clean(x)) END;
 
 -- GPU UUIDs: GPU-<8-4-4-4-12 hex>, lower-case; exporters that strip the GPU- prefix get it back.
 CREATE OR REPLACE MACRO gpu_uuid_norm(x) AS (
     CASE
+        WHEN regexp_full_match(x, '(GPU|MIG)-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}') THEN x
         WHEN x IS NULL OR trim(CAST(x AS VARCHAR)) IN ('', 'N/A', '[N/A]') THEN NULL
         WHEN regexp_full_match(lower(trim(x)), '(gpu-|mig-)?[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}')
             THEN CASE WHEN starts_with(lower(trim(x)), 'mig-') THEN 'MIG-' || substr(lower(trim(x)), 5)
