@@ -39,17 +39,8 @@ RECORD_TYPES = {
 # Syscalls kept as events (names for ausearch -i, numbers for x86_64/aarch64/i386).
 EVENT_SYSCALLS = ("execve|execveat|connect|bind|accept|accept4|sendto|sendmsg"
                   "|59|322|42|49|43|288|44|46|221|281|203|200|202|242|206|211|11|358|362|361|364|369|370")
-SOCKET_SYSCALLS = ("connect", "bind", "accept", "accept4", "sendto", "sendmsg", "socketcall")
 # Lines ausearch prints between events; not records, not problems.
 SEPARATOR_RE = r"^\s*$|^----$|^time->"
-
-
-def _q(name: str) -> str:
-    return '"' + name + '"'
-
-
-def _types_list() -> str:
-    return ", ".join(sql_string(t) for t in RECORD_TYPES)
 
 
 def _type_case(column: str) -> str:
