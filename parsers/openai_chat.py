@@ -120,8 +120,11 @@ def _text_of(value: str) -> str:
             f"ELSE {value}::VARCHAR END")
 
 
-# a Python code tool's source as a shell-quoted ``python3 -c '...'``
-_PY_QUOTED = "'python3 -c ''' || replace(coalesce(a.code, a.source, a.command, arguments), '''', '''\\''''') || ''''"
+# a Python code tool's source as ``python3 -c CODE``, CODE quoted the way shlex.quote does it
+_PY_CODE = "coalesce(a.code, a.source, a.command, arguments)"
+_PY_QUOTED = (f"CASE WHEN {_PY_CODE} = '' THEN NULL "
+              f"WHEN regexp_full_match({_PY_CODE}, '[\\w@%+=:,./-]+') THEN 'python3 -c ' || {_PY_CODE} "
+              f"ELSE 'python3 -c ''' || replace({_PY_CODE}, '''', '''\"''\"''') || '''' END")
 
 
 def _tool_kinds() -> str:
