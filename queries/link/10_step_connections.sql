@@ -84,7 +84,11 @@ WITH steps AS (
     JOIN places p ON p.evidence_id = k.s_eid AND p.locator = k.s_loc AND (r.src_ip = p.ip OR r.src_private_ip = p.ip)
     WHERE r.ts_c BETWEEN k.first_c - to_seconds($clock_tolerance_s) AND k.first_c + to_seconds($session_max_s)
 ), every AS (
-    SELECT *, CASE place WHEN 'sandbox' THEN 0 WHEN 'host' THEN 1 WHEN 'public' THEN 2 ELSE 3 END AS place_rank
+    -- a cloud firewall record names the public address and the private one behind it: say both
+    SELECT *, CASE place WHEN 'sandbox' THEN 0
+                         WHEN 'public' THEN CASE WHEN src_private_ip IS NOT NULL THEN 1 ELSE 2 END
+                         WHEN 'host' THEN CASE WHEN src_private_ip IS NOT NULL THEN 2 ELSE 1 END
+                         ELSE 3 END AS place_rank
     FROM (SELECT * FROM hits UNION ALL BY NAME SELECT * FROM continued)
 ), best AS (
     -- one row per step and record: its strongest basis
@@ -111,7 +115,8 @@ WITH steps AS (
            count(*) FILTER (WHERE c.action = 'alert') AS n_alert,
            sum(c.bytes_out) AS bytes_out, sum(c.bytes_in) AS bytes_in,
            bool_or(c.has_indicator) AS has_indicator, min(c.place_rank) AS place_rank,
-           arg_min(c.place_ip, c.place_rank) AS place_ip, arg_min(c.place_sandbox, c.place_rank) AS place_sandbox,
+           arg_min(c.place, c.place_rank) AS place, arg_min(c.place_ip, c.place_rank) AS place_ip,
+           arg_min(c.place_sandbox, c.place_rank) AS place_sandbox,
            arg_min(c.place_host, c.place_rank) AS place_host,
            arg_min(c.src_private_ip, c.place_rank) AS src_private_ip,
            list(DISTINCT c.t_value ORDER BY c.t_value) FILTER (WHERE c.t_value IS NOT NULL) AS named,
@@ -142,11 +147,11 @@ SELECT g.s_eid AS cause_evidence_id, g.s_loc AS cause_locator, g.effect_kind, g.
                 ELSE format('destination {} named in the command', g.destinations[1]) END
            || CASE WHEN len(g.resolved) > 0 THEN '; ' || array_to_string(g.resolved, '; ') ELSE '' END
        END AS basis_indicator,
-       CASE g.place_rank
-           WHEN 0 THEN format('from {}, the address of sandbox {} at the time', g.place_ip, g.place_sandbox)
-           WHEN 1 THEN format('from {}, the address of {} where sandbox {} runs (source NAT)', g.place_ip,
-                              g.place_host, coalesce(s.sandbox, '?'))
-           WHEN 2 THEN format('from {}{}, the public address of {} where sandbox {} runs', g.place_ip,
+       CASE g.place
+           WHEN 'sandbox' THEN format('from {}, the address of sandbox {} at the time', g.place_ip, g.place_sandbox)
+           WHEN 'host' THEN format('from {}, the address of {} where sandbox {} runs (source NAT)', g.place_ip,
+                                   g.place_host, coalesce(s.sandbox, '?'))
+           WHEN 'public' THEN format('from {}{}, the public address of {} where sandbox {} runs', g.place_ip,
                               CASE WHEN g.src_private_ip IS NOT NULL THEN ' (' || g.src_private_ip || ')' ELSE '' END,
                               g.place_host, coalesce(s.sandbox, '?'))
        END AS basis_place,

@@ -20,31 +20,33 @@ WITH addr AS (
            h.locator, u.evidence_id AS s_eid, u.locator AS s_loc,
            format('request {} {}{} equals the URL in the command', h.method, h.host_header, h.uri) AS indicator,
            format('{} http://{}{} -> {} ({})', h.method, h.host_header, h.uri, coalesce(h.status_code::VARCHAR, 'no reply'),
-                  coalesce(h.user_agent, 'no user agent')) AS what
+                  coalesce(h.user_agent, 'no user agent')) AS what, 0 AS strength
     FROM http h JOIN urls u ON u.url IN (lower('http://' || h.host_header || h.uri),
                                          lower('http://' || h.host_header || ':' || h.resp_p || h.uri))
     UNION ALL
     SELECT 'http', 'http_request', h.ts, h.host, h.orig_h, h.resp_h, h.resp_p, h.evidence_id, h.locator,
            n.evidence_id, n.locator, format('Host header {} named in the command', h.host_header),
-           format('{} http://{}{} -> {}', h.method, h.host_header, h.uri, coalesce(h.status_code::VARCHAR, 'no reply'))
+           format('{} http://{}{} -> {}', h.method, h.host_header, h.uri, coalesce(h.status_code::VARCHAR, 'no reply')), 1
     FROM http h JOIN names n ON n.hostname = lower(split_part(h.host_header, ':', 1))
 ), tls_hits AS (
     SELECT 'tls' AS tbl, 'tls_handshake' AS effect_kind, t.ts, t.host, t.orig_h, t.resp_h, t.resp_p, t.evidence_id,
            t.locator, n.evidence_id AS s_eid, n.locator AS s_loc,
            format('server name {} named in the command', t.server_name) AS indicator,
-           format('TLS {} to {}:{} (SNI {})', coalesce(t.version, ''), t.resp_h, t.resp_p, t.server_name) AS what
+           format('TLS {} to {}:{} (SNI {})', coalesce(t.version, ''), t.resp_h, t.resp_p, t.server_name) AS what,
+           0 AS strength
     FROM tls t JOIN names n ON n.hostname = lower(t.server_name)
     UNION ALL
     SELECT 'tls', 'tls_handshake', t.ts, t.host, t.orig_h, t.resp_h, t.resp_p, t.evidence_id, t.locator,
            a.evidence_id, a.locator, format('address {}:{} named in the command', t.resp_h, t.resp_p),
-           format('TLS {} to {}:{} (SNI {})', coalesce(t.version, ''), t.resp_h, t.resp_p, coalesce(t.server_name, 'none'))
+           format('TLS {} to {}:{} (SNI {})', coalesce(t.version, ''), t.resp_h, t.resp_p, coalesce(t.server_name, 'none')), 1
     FROM tls t JOIN addr a ON ipv4_to_int(t.resp_h) BETWEEN a.ip_lo AND a.ip_hi AND (a.port IS NULL OR a.port = t.resp_p)
 ), ssh_hits AS (
     SELECT 'ssh_sessions' AS tbl, 'ssh_session' AS effect_kind, x.ts, x.host, x.orig_h, x.resp_h, x.resp_p,
            x.evidence_id, x.locator, a.evidence_id AS s_eid, a.locator AS s_loc,
            format('SSH to {}:{}, the destination in the command', x.resp_h, x.resp_p) AS indicator,
            format('SSH session {}:{} -> {}:{}, client {}, server {}, {:.0f} s in the capture', x.orig_h, x.orig_p,
-                  x.resp_h, x.resp_p, coalesce(x.client, '?'), coalesce(x.server, '?'), coalesce(x.duration, 0)) AS what
+                  x.resp_h, x.resp_p, coalesce(x.client, '?'), coalesce(x.server, '?'), coalesce(x.duration, 0)) AS what,
+           0 AS strength
     FROM ssh_sessions x JOIN addr a ON ipv4_to_int(x.resp_h) BETWEEN a.ip_lo AND a.ip_hi
         AND coalesce(a.port, 22) = x.resp_p
 ), stratum_hits AS (
@@ -52,13 +54,13 @@ WITH addr AS (
            m.evidence_id, m.locator, w.evidence_id AS s_eid, w.locator AS s_loc,
            format('login wallet {} equals the command''s', m.wallet) AS indicator,
            format('{} as {} to {}:{}{}', m.method, m.login, m.resp_h, m.resp_p,
-                  CASE WHEN m.agent IS NOT NULL THEN ' (' || m.agent || ')' ELSE '' END) AS what
+                  CASE WHEN m.agent IS NOT NULL THEN ' (' || m.agent || ')' ELSE '' END) AS what, 0 AS strength
     FROM jsonrpc_msgs m JOIN wallets w ON w.wallet = m.wallet
     WHERE m.login IS NOT NULL
     UNION ALL
     SELECT 'jsonrpc_msgs', 'stratum_login', m.ts, m.host, m.orig_h, m.resp_h, m.resp_p, m.evidence_id, m.locator,
            a.evidence_id, a.locator, format('pool {}:{} named in the command ({})', m.resp_h, m.resp_p, a.via),
-           format('{} as {} to {}:{}', m.method, m.login, m.resp_h, m.resp_p)
+           format('{} as {} to {}:{}', m.method, m.login, m.resp_h, m.resp_p), 1
     FROM jsonrpc_msgs m JOIN addr a ON ipv4_to_int(m.resp_h) BETWEEN a.ip_lo AND a.ip_hi AND a.port = m.resp_p
     WHERE m.login IS NOT NULL
 ), hits AS (
@@ -76,17 +78,23 @@ WITH addr AS (
     JOIN link_steps s ON s.evidence_id = t.s_eid AND s.locator = t.s_loc
     JOIN link_step_places p ON p.evidence_id = s.evidence_id AND p.locator = s.locator AND p.ip = t.orig_h
     WHERE t.ts_c BETWEEN s.ts - to_seconds($clock_tolerance_s) AND s.ts_end + to_seconds($link_window_s)
-    QUALIFY row_number() OVER (PARTITION BY t.s_eid, t.s_loc, t.tbl, t.evidence_id, t.locator
-                               ORDER BY place_rank, t.indicator) = 1
+), per_record AS (
+    -- every indicator a record shows, strongest first; its best place
+    SELECT s_eid, s_loc, tbl, evidence_id, locator, effect_kind, any_value(ts) AS ts, any_value(ts_c) AS ts_c,
+           any_value(host) AS host, any_value(offset_s) AS offset_s, any_value(what) AS what,
+           any_value(s_ts) AS s_ts, any_value(s_sandbox) AS s_sandbox,
+           list(DISTINCT indicator ORDER BY indicator) AS indicators, min(place_rank) AS place_rank,
+           arg_min(place_ip, place_rank) AS place_ip, arg_min(place_host, place_rank) AS place_host
+    FROM placed GROUP BY s_eid, s_loc, tbl, evidence_id, locator, effect_kind
 ), grouped AS (
     SELECT s_eid, s_loc, tbl, evidence_id, effect_kind, any_value(s_ts) AS s_ts, any_value(s_sandbox) AS s_sandbox,
            count(*) AS n, min(ts_c) AS first_c, max(ts_c) AS last_c, arg_min(ts, ts_c) AS first_ts,
            arg_min(locator, ts_c) AS first_locator, arg_min(host, ts_c) AS first_host,
            arg_min(offset_s, ts_c) AS first_offset, arg_min(what, ts_c) AS first_what,
-           list(DISTINCT indicator ORDER BY indicator) AS indicators, min(place_rank) AS place_rank,
+           list_sort(list_distinct(flatten(list(indicators)))) AS indicators, min(place_rank) AS place_rank,
            arg_min(place_ip, place_rank) AS place_ip, arg_min(place_host, place_rank) AS place_host,
            list({'tbl': tbl, 'evidence_id': evidence_id, 'locator': locator, 'ts': ts_c} ORDER BY ts_c, locator) AS member_refs
-    FROM placed GROUP BY s_eid, s_loc, tbl, evidence_id, effect_kind
+    FROM per_record GROUP BY s_eid, s_loc, tbl, evidence_id, effect_kind
 )
 SELECT s_eid AS cause_evidence_id, s_loc AS cause_locator, effect_kind, tbl AS effect_tbl,
        evidence_id AS effect_evidence_id, first_locator AS effect_locator, NULL AS finding_id, first_ts AS effect_ts,

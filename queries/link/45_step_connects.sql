@@ -16,7 +16,7 @@ WITH c AS (
     WHERE pc.proc_id IS NOT NULL AND pc.ts IS NOT NULL
 ), linked AS (
     SELECT c.*, l.step_evidence_id AS s_eid, l.step_locator AS s_loc, s.ts AS s_ts, s.ts_end AS s_end,
-           s.sandbox AS s_sandbox
+           s.sandbox AS s_sandbox, l.basis AS step_basis
     FROM c JOIN link_step_processes l ON l.proc_id = c.proc_id
     JOIN link_steps s ON s.evidence_id = l.step_evidence_id AND s.locator = l.step_locator
     WHERE c.ts_c >= s.ts - to_seconds($clock_tolerance_s)
@@ -41,6 +41,7 @@ WITH c AS (
            count(DISTINCT remote_ip) AS n_dst, count(DISTINCT remote_port) AS n_ports,
            bool_or(t_value IS NOT NULL) AS has_indicator,
            list(DISTINCT t_value ORDER BY t_value) FILTER (WHERE t_value IS NOT NULL) AS named,
+           list(DISTINCT step_basis ORDER BY step_basis) AS launch_bases,
            list({'tbl': 'process_sockets', 'evidence_id': evidence_id, 'locator': locator, 'ts': ts_c}
                 ORDER BY ts_c, locator) AS member_refs
     FROM kept GROUP BY s_eid, s_loc, evidence_id, effect_kind
@@ -52,10 +53,14 @@ SELECT s_eid AS cause_evidence_id, s_loc AS cause_locator, effect_kind, 'process
             ELSE format('{} sockets to {} addresses x {} ports ({} succeeded, {} failed); first {}', n, n_dst, n_ports,
                         n_ok, n_failed, first_what) END AS effect_summary,
        round(epoch(first_c) - epoch(s_ts), 3) AS delta_s, $clock_tolerance_s::DOUBLE AS tolerance_s,
-       CASE WHEN has_indicator THEN 'indicator' ELSE 'place' END AS basis,
-       CASE WHEN has_indicator THEN format('remote address inside {} named by the command', array_to_string(named, ', '))
-       END AS basis_indicator,
-       format('made by processes the step launched in sandbox {}', coalesce(s_sandbox, '?')) AS basis_place,
+       CASE WHEN has_indicator OR list_has_any(launch_bases, ['shell -c', 'argv', 'argv (shell parser)'])
+            THEN 'indicator' ELSE 'place' END AS basis,
+       concat_ws('; ',
+           CASE WHEN has_indicator THEN format('remote address inside {} named by the command', array_to_string(named, ', ')) END,
+           CASE WHEN list_has_any(launch_bases, ['shell -c', 'argv', 'argv (shell parser)'])
+                THEN format('the connecting launches'' argv is the command''s ({})', array_to_string(launch_bases, ', ')) END)
+           AS basis_indicator,
+       format('made by processes the step launched, in the process tree of sandbox {}', coalesce(s_sandbox, '?')) AS basis_place,
        format('first socket {:.3f} s after the step{}', epoch(first_c) - epoch(s_ts),
               CASE WHEN coalesce(first_offset, 0) <> 0
                    THEN format(' (stamp corrected by {:+.3f} s for the clock of {})', -first_offset, first_host)
