@@ -195,3 +195,18 @@ def test_report_command_writes_the_files(tmp_path):
     assert re.match(r"\d+ sections \(\d+ not in this case\) written to", result.stdout)
     assert (tmp_path / "cli" / "report.md").exists() and not (tmp_path / "cli" / "report.html").exists()
     assert not (tmp_path / "cli" / "plots").exists()
+
+
+def test_counting_a_long_section_drops_only_its_final_order_by():
+    from forensics.report.sections import without_final_order_by
+
+    assert without_final_order_by("SELECT a FROM t WHERE x = 'ORDER BY' ORDER BY a, b") == \
+        "SELECT a FROM t WHERE x = 'ORDER BY' "
+    kept = ["SELECT a FROM (SELECT * FROM t ORDER BY z) ORDER BY a LIMIT 5",  # the order picks the rows
+            "SELECT list(x ORDER BY y) FROM t GROUP BY 1",  # inside an aggregate: not the query's order
+            "SELECT a FROM t -- ORDER BY a"]
+    for sql in kept:
+        assert without_final_order_by(sql) == sql
+    for query in queryfiles.discover("report"):  # every section still counts the same without it
+        stripped = without_final_order_by(query.sql)
+        assert stripped == query.sql or "ORDER BY" not in stripped[-200:].upper().split(")")[-1]

@@ -29,6 +29,9 @@ from ..textsafe import terminal_safe
 from .values import iso_utc
 
 JUMP_POINTS = 20.0  # utilisation points a GPU must gain after the pivot to count as affected
+FLAT_BUSY = 90.0  # ... or its lowest utilisation after the pivot (once settled) is at least this
+FLAT_PEER_DIP = 50.0  # ... while the median other GPU of the host still dips below this
+SETTLE = dt.timedelta(seconds=60)  # time the new load needs to show after the pivot
 BUCKETS = 600
 LANES = ("agent steps", "tunnel", "mining", "GPU diversion", "probe", "firewall alerts", "host alerts",
          "other findings")
@@ -250,8 +253,27 @@ def _gpus_named_by_findings(con: duckdb.DuckDBPyConnection, host: str, start: dt
     return named
 
 
-def _mean(values: list[float]) -> float | None:
-    return sum(values) / len(values) if values else None
+def _utilisation_around(con: duckdb.DuckDBPyConnection, src: dict[str, str], host: str, start: dt.datetime,
+                        end: dt.datetime, pivot: dt.datetime | None,
+                        gpus: list[int] | None) -> dict[str, dict[str, float | None]]:
+    """Per GPU, from the raw samples (not the drawn buckets): mean utilisation before the pivot,
+    mean and minimum from SETTLE after it to the end of the window."""
+    if pivot is None:
+        return {}
+    gpu_filter = ""
+    args: list[Any] = [pivot, pivot + SETTLE, pivot + SETTLE, host, start, end]
+    if gpus:
+        gpu_filter = f" AND gpu_index IN ({', '.join('?' for _ in gpus)})"
+        args += list(gpus)
+    rows = _fetch(con, f"""
+        SELECT coalesce(gpu_uuid, 'index ' || gpu_index) AS gpu_key,
+               avg(util) FILTER (WHERE ts < ?), avg(util) FILTER (WHERE ts >= ?),
+               min(util) FILTER (WHERE ts >= ?)
+        FROM {src['gpu_samples']} g
+        WHERE host = ? AND ts BETWEEN ? AND ? AND util IS NOT NULL {gpu_filter}
+        GROUP BY gpu_key ORDER BY gpu_key""", args)
+    return {key: {"before": before, "after": after, "after_min": after_min}
+            for key, before, after, after_min in rows}
 
 
 def _draw_panel(ax_gpu: Any, ax_ev: Any, data: dict[str, Any], gpu_facts: list[dict[str, Any]],
@@ -375,23 +397,36 @@ def plot_timeline(con: duckdb.DuckDBPyConnection, host: str | None = None, start
     pivot, pivot_basis = _pivot(data)
 
     named = _gpus_named_by_findings(con, host, start_ts, end_ts, src)
+    stats = _utilisation_around(con, src, host, start_ts, end_ts, pivot, gpus)
+    after_mins = sorted(v["after_min"] for v in stats.values() if v["after_min"] is not None)
     gpu_facts = []
     for key, entry in data["series"].items():
-        before = _mean([u for t, u in zip(entry["ts"], entry["util"]) if pivot and t < pivot])
-        after = _mean([u for t, u in zip(entry["ts"], entry["util"]) if pivot and t >= pivot])
+        before, after, after_min = (stats.get(key) or {}).get("before"), (stats.get(key) or {}).get("after"), \
+            (stats.get(key) or {}).get("after_min")
         jump = (after - before) if before is not None and after is not None else None
         label = f"GPU {entry['index']}" if entry["index"] is not None else terminal_safe(key, max_len=24)
         kinds = named.get(key.lower()) or (named.get(f"index {entry['index']}") if entry["index"] is not None
                                            else None)
         if named:
             affected, basis = bool(kinds), ("named by " + ", ".join(kinds)) if kinds else None
+        elif jump is not None and jump >= JUMP_POINTS:
+            affected, basis = True, f"utilisation up {round(jump, 1)} points after the pivot"
         else:
-            affected = jump is not None and jump >= JUMP_POINTS
-            basis = f"utilisation up {round(jump, 1)} points after the pivot" if affected else None
+            # Busy and flat after the pivot while most other GPUs of the host still dip: a miner
+            # on a GPU that was already training (the jump alone is small there).
+            others = list(after_mins)
+            if after_min is not None:
+                others.remove(after_min)
+            peers_dip = bool(others) and others[len(others) // 2] < FLAT_PEER_DIP
+            affected = (after_min is not None and after_min >= FLAT_BUSY and jump is not None and jump >= 5
+                        and peers_dip)
+            basis = (f"flat at {round(after_min, 1)}% or more after the pivot while the host's other GPUs dip"
+                     if affected else None)
         gpu_facts.append({"gpu": key, "gpu_index": entry["index"], "label": label,
                           "first_sample": iso_utc(entry["ts"][0]) if entry["ts"] else None,
                           "mean_before": None if before is None else round(before, 1),
                           "mean_after": None if after is None else round(after, 1),
+                          "min_after": None if after_min is None else round(after_min, 1),
                           "affected": affected, "basis": basis})
 
     lanes: dict[str, list[tuple]] = {}

@@ -20,6 +20,7 @@ run in file-name order; nothing in Python lists them.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -148,6 +149,31 @@ def _missing_table(exc: duckdb.Error) -> bool:
     return isinstance(exc, duckdb.CatalogException) or "does not exist" in message
 
 
+_MASKED = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|/\*.*?\*/", re.S)
+
+
+def without_final_order_by(sql: str) -> str:
+    """The query without its last top-level ORDER BY (counting rows needs no order), unless a
+    LIMIT, OFFSET, FETCH or QUALIFY follows it (then the order decides which rows count)."""
+    masked = list(_MASKED.sub(lambda m: " " * len(m.group(0)), sql))
+    depth = 0
+    for i, ch in enumerate(masked):
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif depth > 0:
+            masked[i] = " "
+    top = "".join(masked)
+    found = list(re.finditer(r"\bORDER\s+BY\b", top, re.I))
+    if not found:
+        return sql
+    tail = top[found[-1].end():]
+    if re.search(r"\b(LIMIT|OFFSET|FETCH|QUALIFY|UNION|EXCEPT|INTERSECT)\b", tail, re.I):
+        return sql
+    return sql[:found[-1].start()]
+
+
 def _has_rows(con: duckdb.DuckDBPyConnection, table: str) -> bool:
     exists = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'main' "
                          "AND table_name = ?", [table]).fetchone()[0]
@@ -168,9 +194,11 @@ def run_section(con: duckdb.DuckDBPyConnection, query: queryfiles.QueryFile, par
         return SkippedSection(query.name, query.title, f"{covered_by} has rows: the sections on it cover this")
     limit = _max_rows(query, max_rows)
     try:
-        result = con.execute(query.sql, values)
+        # An outer LIMIT lets DuckDB keep only the top rows of the section's ORDER BY (a top-N)
+        # instead of sorting every row of a large table; the order of what it keeps is the same.
+        result = con.execute(f"SELECT * FROM ({query.sql}\n) LIMIT {limit + 1}", values)
         description = result.description
-        fetched = result.fetchmany(limit + 1)
+        fetched = result.fetchall()
     except duckdb.Error as exc:
         if _missing_table(exc):
             return SkippedSection(query.name, query.title, str(exc).splitlines()[0])
@@ -180,7 +208,8 @@ def run_section(con: duckdb.DuckDBPyConnection, query: queryfiles.QueryFile, par
     if row_count > limit:
         fetched = fetched[:limit]
         try:
-            row_count = int(con.execute(f"SELECT count(*) FROM ({query.sql})", values).fetchone()[0])
+            row_count = int(con.execute(f"SELECT count(*) FROM ({without_final_order_by(query.sql)}\n)",
+                                        values).fetchone()[0])
         except duckdb.Error as exc:
             raise QueryError(f"report section {query.name} failed: {str(exc).splitlines()[0]}") from None
     json_columns = [i for i, c in enumerate(columns) if c.type.upper() == "JSON"]
