@@ -33,9 +33,9 @@ def parse(ctx: ParseContext) -> None:
     try:
         stage_exposition(ctx, stage, lines_relation_sql(ctx))
         stage.load()
+        derive_entities(ctx, stage.identity_rows_sql())
     finally:
         stage.drop()
-    derive_entities(ctx)
 
 
 register(Parser(

@@ -43,9 +43,9 @@ def parse(ctx: ParseContext) -> None:
         if ctx.con.execute(
                 f"SELECT count(*) FROM information_schema.tables WHERE table_name = '{stage.points}'").fetchall()[0][0]:
             stage.load()
+            derive_entities(ctx, stage.identity_rows_sql())
     finally:
         stage.drop()
-    derive_entities(ctx)
 
 
 register(Parser(

@@ -63,15 +63,28 @@ class PromStage:
         self.classified = f"_prom_class_{tag}"
         # How a point's order number reads as a locator (line numbers unless the stage says).
         self.locator_sql = lambda ord_sql: f"'line:' || {ord_sql}"
+        self.series_filter = "true"  # which series rows to classify (all unless a stage says)
 
     def drop(self) -> None:
         """Remove the staging tables (quietly: after a failed statement the transaction is aborted
         and the original error is the one to report)."""
-        for name in (self.series, self.points, self.classified):
-            try:
-                self.ctx.con.execute(f"DROP TABLE IF EXISTS {name}")
-            except Exception:
-                break
+        for name in (self.points, self.classified, self.series + "_first", self.series):
+            kinds = self.ctx.con.execute(
+                "SELECT 'VIEW' FROM duckdb_views() WHERE view_name = ? UNION ALL "
+                "SELECT 'TABLE' FROM duckdb_tables() WHERE table_name = ?", [name, name]).fetchall() \
+                if self._usable() else []
+            for (kind,) in kinds:
+                try:
+                    self.ctx.con.execute(f"DROP {kind} IF EXISTS {name}")
+                except Exception:
+                    return
+
+    def _usable(self) -> bool:
+        try:
+            self.ctx.con.execute("SELECT 1").fetchall()
+            return True
+        except Exception:
+            return False
         try:
             self.ctx.con.unregister(f"{self.classified}_map")
         except Exception:
@@ -125,6 +138,7 @@ class PromStage:
                                       THEN '{{' || array_to_string({specific}, ',') || '}}' ELSE '' END AS extra_key,
                        (upper(s.name) LIKE 'DCGM%') AS dcgm_metric
                 FROM {self.series} s LEFT JOIN {self.classified}_map m ON m.mname = upper(s.name)
+                WHERE {self.series_filter}
             )
             SELECT c.*,
                    coalesce({_inventory_host('c.node')}, {_inventory_host('c.hostname')},
@@ -235,6 +249,17 @@ class PromStage:
             FROM g
         """)
         return {"gpu_samples": samples, "gpu_processes": processes}
+
+    def identity_rows_sql(self) -> str:
+        """The identities the loaded rows carry, one row per GPU series with its time span, for
+        :func:`derive_entities` (cheaper than grouping millions of loaded rows again)."""
+        return f"""
+            SELECT sp.first_ts AS ts, sp.last_ts AS ts_last, c.host, c.gpu_uuid, c.pci_bus_id, c.gpu_index,
+                   c.index_kind, c.gpu_model, c.pod, c.namespace, c.container, c.job, c.labels,
+                   {self.locator_sql('sp.first_ord')} AS locator
+            FROM {self.classified} c
+            JOIN (SELECT sid, min(ts) AS first_ts, max(ts) AS last_ts, min(ord) AS first_ord
+                  FROM {self.points} GROUP BY sid) sp USING (sid)"""
 
 
 def _sql_list(values: list[str]) -> str:

@@ -147,21 +147,24 @@ def normalising_select(ctx: ParseContext, source: str, columns: set[str], zone: 
     return f"SELECT *{exclude} REPLACE ({', '.join(replace)}) FROM {source}"
 
 
-def derive_entities(ctx: ParseContext) -> int:
-    """Identity facts from the GPU rows this evidence file produced: one ``gpu_uuid`` (and
+def derive_entities(ctx: ParseContext, rows_sql: str | None = None) -> int:
+    """Identity facts from the GPU rows this evidence file produced (or from ``rows_sql``, the
+    same identities as the parser staged them): one ``gpu_uuid`` (and
     ``pci_bus_id``) per GPU with its host, index, model and minor number; a GPU's job (hpc_job
     label, Slurm or the source's job) with the time it was seen; pods and containers with the
     GPUs they used. Called once at the end of every GPU parser."""
     eid = int(ctx.evidence_id)
-    sql = f"""
-    WITH rows AS (  -- one row per distinct identity first: millions of samples name few GPUs
+    rows_sql = rows_sql or f"""
         SELECT min(ts) AS ts, max(ts) AS ts_last, host, gpu_uuid, pci_bus_id, gpu_index, index_kind, gpu_model, pod,
                namespace, container, job, labels, min(locator) AS locator
         FROM gpu_samples WHERE evidence_id = {eid} GROUP BY ALL
         UNION ALL
         SELECT min(ts), max(ts), host, gpu_uuid, pci_bus_id, gpu_index, index_kind, NULL, pod, namespace,
                container, job, labels, min(locator)
-        FROM gpu_processes WHERE evidence_id = {eid} GROUP BY ALL
+        FROM gpu_processes WHERE evidence_id = {eid} GROUP BY ALL"""
+    sql = f"""
+    WITH rows AS (  -- one row per distinct identity first: millions of samples name few GPUs
+        {rows_sql}
     ), gpus AS (
         SELECT host, gpu_uuid, max(pci_bus_id) AS pci_bus_id,
                CASE WHEN count(DISTINCT gpu_index) = 1 THEN max(gpu_index) END AS gpu_index,
