@@ -8,9 +8,10 @@ gpu-node-03 among them) and N/200 parse warnings.
 
 Measured, each in its own process so that its peak RSS is its own:
 
-* ``report``: ``case.report()`` (md, html, json, manifest, figure). Baseline ``report-pandas``: the
-  same section queries, the same rows (each section's own row cap), rendered with pandas
-  (``DataFrame.to_html`` and ``to_json``), no figure.
+* ``report``: ``case.report()`` (md, html, json, manifest, figure); ``report-no-plot`` the same
+  without the figure. Baseline ``report-pandas``: the same section queries, the same rows (each
+  section's own row cap), rendered with pandas (``DataFrame.to_html`` and ``to_json``), no figure,
+  no Markdown, no manifest and no escaping of control characters.
 * ``timesketch``: ``case.export("timesketch")`` (DuckDB COPY to JSONL). Baseline
   ``timesketch-pandas``: the same query into a DataFrame, then ``to_json(orient="records", lines=True)``.
 * ``parquet``: ``case.export("parquet")`` (DuckDB COPY, partitioned by day). Baseline
@@ -19,6 +20,7 @@ Measured, each in its own process so that its peak RSS is its own:
 * ``plot``: ``case.plot_timeline()`` alone; ``iocs``: ``case.export("iocs")`` alone.
 
     .venv/bin/python benchmarks/bench_report.py 2000000 [--memory-limit 2GB] [--keep]
+    .venv/bin/python benchmarks/bench_report.py --reuse --only plot      # on the case --keep left
 
 Data goes to benchmarks/data/ (git-ignored) and is deleted afterwards unless --keep.
 """
@@ -127,8 +129,8 @@ from forensics import Case
 from forensics import queryfiles
 case = Case(CASE, read_only=True, memory_limit=MEMORY_LIMIT)
 start = time.perf_counter()
-if WHAT == "report":
-    result = case.report(OUT)
+if WHAT in ("report", "report-no-plot"):
+    result = case.report(OUT, plots=WHAT == "report")
     extra = {"sections": len(result.sections), "bytes": sum(p.stat().st_size for p in result.files.values())}
 elif WHAT == "report-pandas":
     from forensics.report.sections import _max_rows
@@ -161,11 +163,11 @@ elif WHAT == "parquet-pyarrow":
         column = _time_column(case.con, name)
         if column:
             arrow = case.con.execute(f'SELECT *, coalesce(strftime("{column}", \'%Y-%m-%d\'), \'none\') AS day '
-                                     f'FROM "{name}"').fetch_arrow_table()
+                                     f'FROM "{name}"').to_arrow_table()
             ds.write_dataset(arrow, OUT + "/parquet/" + name, format="parquet", partitioning=["day"],
                              partitioning_flavor="hive", existing_data_behavior="overwrite_or_ignore")
         else:
-            ds.write_dataset(case.con.execute(f'SELECT * FROM "{name}"').fetch_arrow_table(), OUT + "/parquet/" + name,
+            ds.write_dataset(case.con.execute(f'SELECT * FROM "{name}"').to_arrow_table(), OUT + "/parquet/" + name,
                              format="parquet", existing_data_behavior="overwrite_or_ignore")
     extra = {"tables": len(tables)}
 elif WHAT == "plot":
@@ -179,6 +181,10 @@ peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 / 1024
 print(json.dumps({"what": WHAT, "seconds": seconds, "peak_rss_gib": peak, "extra": extra},
                  default=str))
 """
+
+
+MEASUREMENTS = ("report", "report-no-plot", "report-pandas", "timesketch", "timesketch-pandas", "parquet",
+                "parquet-pyarrow", "plot", "iocs")
 
 
 def measure(what: str, case: Path, out: Path, memory_limit: str) -> dict:
@@ -196,24 +202,30 @@ def main() -> None:
     parser.add_argument("events", type=int, nargs="?", default=2_000_000)
     parser.add_argument("--memory-limit", default="2GB")
     parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--reuse", action="store_true", help="Measure on the case a --keep run left.")
+    parser.add_argument("--only", action="append", help="Only these measurements (repeatable).")
     args = parser.parse_args()
-    if DATA.exists():
-        shutil.rmtree(DATA)
-    DATA.mkdir(parents=True)
     case = DATA / "case.duckdb"
-    started = time.perf_counter()
-    counts = build_case(case, args.events, args.memory_limit)
-    print(f"case built in {time.perf_counter() - started:.1f} s: {counts}", flush=True)
+    if not (args.reuse and case.exists()):
+        if DATA.exists():
+            shutil.rmtree(DATA)
+        DATA.mkdir(parents=True)
+        started = time.perf_counter()
+        counts = build_case(case, args.events, args.memory_limit)
+        print(f"case built in {time.perf_counter() - started:.1f} s: {counts}", flush=True)
     rows = []
-    for what in ("report", "report-pandas", "timesketch", "timesketch-pandas", "parquet", "parquet-pyarrow",
-                 "plot", "iocs"):
+    for what in args.only or MEASUREMENTS:
+        if (DATA / what).exists():
+            shutil.rmtree(DATA / what)
         result = measure(what, case, DATA / what, args.memory_limit)
         rows.append(result)
         print(f"{what:18s} {result['seconds']:8.2f} s  peak RSS {result['peak_rss_gib']:.2f} GiB  "
               f"{json.dumps(result['extra'], default=str)[:160]}", flush=True)
     by = {r["what"]: r for r in rows}
-    for ours, base in (("report", "report-pandas"), ("timesketch", "timesketch-pandas"),
+    for ours, base in (("report-no-plot", "report-pandas"), ("timesketch", "timesketch-pandas"),
                        ("parquet", "parquet-pyarrow")):
+        if ours not in by or base not in by:
+            continue
         print(f"{ours}: {by[base]['seconds'] / by[ours]['seconds']:.2f}x the speed of {base}, "
               f"{by[ours]['peak_rss_gib']:.2f} vs {by[base]['peak_rss_gib']:.2f} GiB peak RSS")
     if not args.keep:
