@@ -166,6 +166,15 @@ def test_dcgmi_dmon_corpus_and_discovery(case):
         == [("GPU-934a71d6-e50c-86a3-f752-3743a8c1bbb2", "00000001:00:00.0")]
 
 
+def test_dcgmi_diag_results_are_gpu_events(case):
+    ingest_one(case, corpus_file("virtualclient/DCGMIDiag_r3_results.json"), options={"diag_time": "2024-01-04T14:00:00Z"})
+    got = rows(case, "SELECT ts, gpu_index, detail FROM gpu_events WHERE event = 'dcgm_diag' ORDER BY locator")
+    assert len(got) == 16
+    assert ("Stress / Targeted Power: Pass; info: GPU 0 GPU 0 power average:\t70 W") in [g[2] for g in got]
+    assert ("Hardware / EUD Test: Skip") in [g[2] for g in got]
+    assert {g[0] for g in got} == {utc("2024-01-04 14:00:00")}
+
+
 def test_non_telemetry_dcgm_files_are_not_claimed(case):
     summary = case.ingest([str(corpus_file("virtualclient/DCGMIProftesterResults.txt"))])
     assert summary.outcomes[0].status == "unclaimed"
