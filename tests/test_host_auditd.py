@@ -20,6 +20,18 @@ def case(tmp_path):
         yield c
 
 
+@pytest.fixture(scope="module")
+def sbx_ingest(tmp_path_factory):
+    """gpu-node-03's sample audit log, ingested once for the tests that only read it."""
+    with Case(tmp_path_factory.mktemp("sbx") / "case.duckdb") as c:
+        yield c, c.ingest([str(DATA / "audit_sbx.log")], host="gpu-node-03")
+
+
+@pytest.fixture()
+def sbx(sbx_ingest):
+    return sbx_ingest[0]
+
+
 def _one(case: Case, sql: str, params=None):
     rows = case.con.execute(sql, params or []).fetchall()
     assert len(rows) == 1, rows
@@ -35,8 +47,8 @@ def test_sniff_claims_raw_and_interpreted_audit_logs_only():
     assert parser.sniff(Sniff(name="audit.log", path="audit.log", head=syslog)) == 0.0
 
 
-def test_sandbox_processes_with_hex_arguments_decoded(case):
-    summary = case.ingest([str(DATA / "audit_sbx.log")], host="gpu-node-03")
+def test_sandbox_processes_with_hex_arguments_decoded(sbx_ingest):
+    case, summary = sbx_ingest
     assert summary.outcomes[0].parser == "auditd"
     assert case.con.execute("SELECT count(*) FROM processes").fetchone()[0] == 13
 
@@ -62,8 +74,8 @@ def test_sandbox_processes_with_hex_arguments_decoded(case):
     assert ts.isoformat() == "2026-02-17T02:13:45.010000+00:00"
 
 
-def test_long_argument_split_over_records_is_reassembled(case):
-    case.ingest([str(DATA / "audit_sbx.log")], host="gpu-node-03")
+def test_long_argument_split_over_records_is_reassembled(sbx):
+    case = sbx
     argv, extra = _one(case, "SELECT argv, extra FROM processes WHERE pid = 48211")
     assert argv[0] == "/tmp/.x/xmrig" and argv[1:3] == ["-o", "stratum+tcp://xmr.pool.example.com:3333"]
     assert argv[4].startswith(WALLET_PREFIX)
@@ -75,8 +87,8 @@ def test_long_argument_split_over_records_is_reassembled(case):
     assert not warnings["reason"].str.contains("missing chunks").any()
 
 
-def test_connects_decoded_with_outcome(case):
-    case.ingest([str(DATA / "audit_sbx.log")], host="gpu-node-03")
+def test_connects_decoded_with_outcome(sbx):
+    case = sbx
     rows = case.con.execute(
         "SELECT pid, exe, family, remote_ip, remote_port, success, result, locator FROM process_sockets "
         "ORDER BY ts").fetchall()
@@ -91,8 +103,8 @@ def test_connects_decoded_with_outcome(case):
     ]
 
 
-def test_records_out_of_order_and_interleaved_group_by_event_id(case):
-    case.ingest([str(DATA / "audit_sbx.log")], host="gpu-node-03")
+def test_records_out_of_order_and_interleaved_group_by_event_id(sbx):
+    case = sbx
     # sleep's PROCTITLE and EXECVE came before its SYSCALL, mixed with cat's records
     assert _one(case, "SELECT argv, exe, locator FROM processes WHERE pid = 48230") == (
         ["sleep", "3600"], "/usr/bin/sleep", "line:93")
@@ -100,8 +112,8 @@ def test_records_out_of_order_and_interleaved_group_by_event_id(case):
         ["cat", "/etc/hostname"], "/usr/bin/cat")
 
 
-def test_bad_records_become_warnings_with_locators(case):
-    summary = case.ingest([str(DATA / "audit_sbx.log")], host="gpu-node-03")
+def test_bad_records_become_warnings_with_locators(sbx_ingest):
+    case, summary = sbx_ingest
     assert summary.outcomes[0].n_warnings == 3
     warnings = dict(case.con.execute("SELECT locator, reason FROM parse_warnings").fetchall())
     assert warnings["line:116"] == "not an audit record"
