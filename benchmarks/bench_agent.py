@@ -46,9 +46,14 @@ def _ident(rng: random.Random) -> str:
     return f"{rng.choice(WORDS)}_{rng.choice(WORDS)}{rng.randint(0, 99)}"
 
 
+_LINES = [f"{w} {n * 7919 % 10**6} {w}_{v}{n % 100} = {n / 997 % 1:.4f}\n"
+          for n, (w, v) in enumerate((a, b) for a in WORDS for b in WORDS)]
+
+
 def _text(rng: random.Random, lines: int) -> str:
-    return "".join(f"{rng.choice(WORDS)} {rng.randint(0, 10**6)} {_ident(rng)} = {rng.random():.4f}\n"
-                   for _ in range(lines))
+    """Tool output of ``lines`` lines (drawn from a fixed pool: outputs are hashed and cut, not parsed)."""
+    start = rng.randrange(len(_LINES) - lines) if lines < len(_LINES) else 0
+    return "".join(_LINES[start:start + lines])
 
 
 def _step(rng: random.Random, repo: str, pkg: str, mods: list[str]) -> tuple[str, str]:

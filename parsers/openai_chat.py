@@ -99,6 +99,13 @@ _MESSAGE = {
 # type than declared are NULL (objects read as VARCHAR keep their JSON text).
 LINE_SCHEMA = json.dumps({**_META, "metadata": _META, "env_info": _META, "messages": [_MESSAGE],
                           "conversation": [_MESSAGE], "request": {"messages": [_MESSAGE]}})
+# Most lines carry every message's content as a string: read as VARCHAR it is unescaped once,
+# not written back as JSON and parsed again. Lines with content blocks (a JSON array) take the
+# JSON schema above.
+_STRING_MESSAGE = {**_MESSAGE, "content": _V}
+STRING_LINE_SCHEMA = json.dumps({**_META, "metadata": _META, "env_info": _META, "messages": [_STRING_MESSAGE],
+                                 "conversation": [_STRING_MESSAGE], "request": {"messages": [_STRING_MESSAGE]}})
+BLOCKS_PATH = """(contains(line, 'content":[') OR contains(line, 'content": ['))"""
 _ARG_KEYS = tuple(dict.fromkeys(EXEC_KEYS + ("code", "source", "command", "path", "file_path", "filename",
                                              "absolute_path", "file_text", "content", "new_str", "new_string")))
 ARGS_SCHEMA = json.dumps({key: _V for key in _ARG_KEYS})
@@ -138,13 +145,14 @@ def _tool_kinds() -> str:
     return f"(VALUES {rows}) AS k(tool_name, kind)"
 
 
-def batch_sql(table: str, source_format: str) -> str:
+def batch_sql(table: str, source_format: str, blocks: bool = False) -> str:
     """The SELECT that turns a batch of trajectory lines (``line_no``, ``line``) into agent_steps
     rows in one pipeline: one typed parse per line; per line, list functions number the assistant
     turns, flatten the tool calls, find each call's result (the first later ``role: tool``
     message with its ``tool_call_id``, else the k-th result after the turn when ids are missing)
     and pick the fields each step needs, so that one unnest of small structs gives the steps: no
-    join, sort or window, and no message list carried past the unnest."""
+    join, sort or window, and no message list carried past the unnest. ``blocks`` selects the
+    lines whose contents may be arrays of blocks (the others read contents as plain strings)."""
     def meta(column: str) -> str:
         keys = META_KEYS[column]
         return "coalesce(" + ", ".join([f"j.{k}" for k in keys] + [f"j.metadata.{k}" for k in keys]
@@ -161,8 +169,9 @@ def batch_sql(table: str, source_format: str) -> str:
                            lambda x: x IS NOT NULL) AS assistants
         -- no filter on j: the optimiser would run the parse twice
         FROM (SELECT line_no, j, coalesce(j.messages, j.conversation, j.request.messages) AS messages
-              FROM (SELECT line_no, try(from_json(line, '{LINE_SCHEMA}')) AS j FROM {table}
-                    WHERE starts_with(line, '{{') AND NOT {PYTHON_PATH}))
+              FROM (SELECT line_no, try(from_json(line, '{LINE_SCHEMA if blocks else STRING_LINE_SCHEMA}')) AS j
+                    FROM {table}
+                    WHERE starts_with(line, '{{') AND NOT {PYTHON_PATH} AND {'' if blocks else 'NOT '}{BLOCKS_PATH}))
     ), located AS (
         -- one entry per tool call, and one per assistant message without any (k = -1), with the
         -- index r of its result message
@@ -212,7 +221,7 @@ def batch_sql(table: str, source_format: str) -> str:
                END AS command,
                coalesce(a.path, a.file_path, a.filename, a.absolute_path) AS file_path,
                coalesce(a.file_text, a.content, a.new_str, a.new_string) AS file_content,
-               {_text_of('content')} AS output
+               {_text_of('content') if blocks else 'content'} AS output
         FROM (SELECT *, CASE WHEN starts_with(ltrim(arguments), '{{') THEN try(from_json(arguments, '{ARGS_SCHEMA}')) END AS a
               FROM picked)
         LEFT JOIN {_tool_kinds()} ON k.tool_name = lower(tool)
@@ -300,12 +309,18 @@ def _meta(obj: dict, source_format: str, ctx: ParseContext, prefix: str = "") ->
 
 
 def parse_jsonl(ctx: ParseContext, source_format: str = NAME) -> None:
-    sql = batch_sql("_lines", source_format)
+    strings, blocks = batch_sql("_lines", source_format), batch_sql("_lines", source_format, blocks=True)
     params = {"tz": ctx.hints.timezone, "host": ctx.hints.host}
 
     def per_batch(table: str) -> None:
-        ctx.insert("agent_steps", sql, params=params)
-        _python_lines(ctx, table, source_format)
+        n_blocks, n_python = ctx.con.execute(
+            f"SELECT count(*) FILTER (WHERE {BLOCKS_PATH}), count(*) FILTER (WHERE {XML_PATH} OR {PYTHON_PATH}) FROM {table}"
+        ).fetchall()[0]
+        ctx.insert("agent_steps", strings, params=params)
+        if n_blocks:
+            ctx.insert("agent_steps", blocks, params=params)
+        if n_python:
+            _python_lines(ctx, table, source_format)
         collect_invalid(ctx, table, "starts_with(line, '{') AND json_valid(line)")
 
     run_batches(ctx, per_batch)
