@@ -96,7 +96,8 @@ WITH steps AS (
     QUALIFY row_number() OVER (PARTITION BY s_eid, s_loc, tbl, evidence_id, locator
                                ORDER BY has_indicator DESC, place_rank, continued, t_value) = 1
 ), classified AS (
-    SELECT b.*, CASE WHEN b.t_category = 'scan' THEN 'probe'
+    SELECT b.*, (b.ts_c, b.ts_end_c, b.evidence_id, b.locator) AS row_order,
+           CASE WHEN b.t_category = 'scan' THEN 'probe'
                      WHEN b.action = 'alert' THEN 'firewall_alert'
                      WHEN b.action = 'deny' THEN 'blocked_connection'
                      ELSE 'connection' END AS effect_kind
@@ -104,8 +105,8 @@ WITH steps AS (
 ), grouped AS (
     SELECT c.s_eid, c.s_loc, c.tbl, c.evidence_id, c.effect_kind,
            count(*) AS n, min(c.ts_c) AS first_c, max(c.ts_end_c) AS last_c,
-           arg_min(c.ts, c.ts_c) AS first_ts, arg_min(c.locator, c.ts_c) AS first_locator,
-           arg_min(c.host, c.ts_c) AS first_host, arg_min(c.clock_offset_s, c.ts_c) AS first_offset,
+           arg_min(c.ts, c.row_order) AS first_ts, arg_min(c.locator, c.row_order) AS first_locator,
+           arg_min(c.host, c.row_order) AS first_host, arg_min(c.clock_offset_s, c.row_order) AS first_offset,
            any_value(c.source_format) AS source_format,
            count(DISTINCT c.dst_ip) AS n_dst, count(DISTINCT c.dst_port) AS n_ports,
            list(DISTINCT c.dst_ip || ':' || c.dst_port ORDER BY c.dst_ip || ':' || c.dst_port)[1:20] AS destinations,
