@@ -292,7 +292,7 @@ WITH RECURSIVE steps AS (
     WHERE s.action = 'exec' AND s.command IS NOT NULL AND s.ts IS NOT NULL
 ), procs AS MATERIALIZED (
     SELECT *, regexp_extract(coalesce(argv[1], exe), '[^/]*$') AS program,
-           regexp_extract(exe, '[^/]*$') AS exe_name,
+           regexp_extract(exe, '[^/]*$') AS exe_name, left(container_id_norm(container_id), 12) AS cid12,
            -- a script run through its #! line: the kernel's argv starts with the interpreter, then
            -- the script's path (pip install x -> /usr/bin/python3 /usr/local/bin/pip install x)
            CASE WHEN len(argv) >= 2 AND starts_with(argv[2], '/') AND regexp_full_match(
@@ -302,16 +302,24 @@ WITH RECURSIVE steps AS (
     FROM process_tree
     WHERE ts IS NOT NULL AND (sandbox_depth IS NULL OR sandbox_depth > 0)
 ), pairs AS (
-    SELECT s.*, p.proc_id, p.parent_proc_id, p.host AS proc_host, p.pid, p.ppid, p.exe, p.argv, p.script_argv, p.program,
-           p.exe_name, p.ts AS proc_ts, p.sandbox AS proc_sandbox, p.evidence_id AS proc_evidence_id,
-           p.locator AS proc_locator,
-           (s.sandbox IS NOT NULL AND p.sandbox = s.sandbox)
-               OR container_id_match(p.container_id, s.container_id) AS same_sandbox
-    FROM steps s JOIN procs p
-      ON p.ts BETWEEN s.ts - to_seconds(skew_s) AND coalesce(s.ts_end, s.ts + to_seconds(window_s)) + to_seconds(skew_s)
-     AND ((s.sandbox IS NOT NULL AND p.sandbox = s.sandbox)
-          OR container_id_match(p.container_id, s.container_id)
-          OR (s.sandbox IS NULL AND s.container_id IS NULL AND p.host = s.host))
+    -- three equi-joins (same sandbox; same container; same host when the step names neither) so
+    -- that DuckDB hashes on the key instead of comparing every step with every launch
+    SELECT s.*, p.proc_id, p.parent_proc_id, p.host AS proc_host, p.pid, p.ppid, p.exe, p.argv, p.script_argv,
+           p.program, p.exe_name, p.ts AS proc_ts, p.sandbox AS proc_sandbox, p.evidence_id AS proc_evidence_id,
+           p.locator AS proc_locator, true AS same_sandbox
+    FROM steps s JOIN procs p ON p.sandbox = s.sandbox
+     AND p.ts BETWEEN s.ts - to_seconds(skew_s) AND coalesce(s.ts_end, s.ts + to_seconds(window_s)) + to_seconds(skew_s)
+    UNION ALL
+    SELECT s.*, p.proc_id, p.parent_proc_id, p.host, p.pid, p.ppid, p.exe, p.argv, p.script_argv,
+           p.program, p.exe_name, p.ts, p.sandbox, p.evidence_id, p.locator, true
+    FROM steps s JOIN procs p ON p.cid12 = left(container_id_norm(s.container_id), 12)
+     AND container_id_match(p.container_id, s.container_id) AND p.sandbox IS DISTINCT FROM s.sandbox
+     AND p.ts BETWEEN s.ts - to_seconds(skew_s) AND coalesce(s.ts_end, s.ts + to_seconds(window_s)) + to_seconds(skew_s)
+    UNION ALL
+    SELECT s.*, p.proc_id, p.parent_proc_id, p.host, p.pid, p.ppid, p.exe, p.argv, p.script_argv,
+           p.program, p.exe_name, p.ts, p.sandbox, p.evidence_id, p.locator, false
+    FROM steps s JOIN procs p ON p.host = s.host AND s.sandbox IS NULL AND s.container_id IS NULL
+     AND p.ts BETWEEN s.ts - to_seconds(skew_s) AND coalesce(s.ts_end, s.ts + to_seconds(window_s)) + to_seconds(skew_s)
 ), direct AS (
     SELECT *,
            CASE WHEN program IN ('bash', 'sh', 'dash', 'zsh', 'ash', 'ksh') AND len(argv) >= 3
