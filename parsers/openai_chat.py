@@ -308,6 +308,14 @@ def _meta(obj: dict, source_format: str, ctx: ParseContext, prefix: str = "") ->
     )
 
 
+def _insert_steps(ctx: ParseContext, sql: str, params: dict) -> None:
+    """ctx.insert for this one known SELECT, without binding it a second time to learn its columns
+    (the binding of the large SQL is a fixed cost per block)."""
+    n = ctx.con.execute(f"INSERT INTO agent_steps BY NAME SELECT *, {int(ctx.evidence_id)}::INTEGER AS evidence_id "
+                        f"FROM ({sql})", params).fetchall()[0][0]
+    ctx.records["agent_steps"] += int(n)
+
+
 def parse_jsonl(ctx: ParseContext, source_format: str = NAME) -> None:
     strings, blocks = batch_sql("_lines", source_format), batch_sql("_lines", source_format, blocks=True)
     params = {"tz": ctx.hints.timezone, "host": ctx.hints.host}
@@ -316,9 +324,9 @@ def parse_jsonl(ctx: ParseContext, source_format: str = NAME) -> None:
         n_blocks, n_python = ctx.con.execute(
             f"SELECT count(*) FILTER (WHERE {BLOCKS_PATH}), count(*) FILTER (WHERE {XML_PATH} OR {PYTHON_PATH}) FROM {table}"
         ).fetchall()[0]
-        ctx.insert("agent_steps", strings, params=params)
+        _insert_steps(ctx, strings, params)
         if n_blocks:
-            ctx.insert("agent_steps", blocks, params=params)
+            _insert_steps(ctx, blocks, params)
         if n_python:
             _python_lines(ctx, table, source_format)
         collect_invalid(ctx, table, "starts_with(line, '{') AND json_valid(line)")
