@@ -5,7 +5,7 @@ from __future__ import annotations
 import codecs
 from pathlib import Path
 
-from forensics.context import ParseContext, sql_string
+from forensics.context import ParseContext
 
 # A delimiter no text line contains, so each line is one column, bytes and all.
 _NO_DELIMITER = "chr(30)||chr(31)||chr(30)||chr(31)"
@@ -50,4 +50,4 @@ def read_text_lines(ctx: ParseContext) -> list[str]:
     return text.splitlines()
 
 
-__all__ = ["is_utf8", "lines_relation_sql", "read_text_lines", "sql_string"]
+__all__ = ["is_utf8", "lines_relation_sql", "read_text_lines"]
