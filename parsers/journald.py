@@ -105,7 +105,7 @@ class JournalLoader:
         block = with_host_and_action(joined, self.hosts, self.writer.addresses)
         before, _, after = self.locator.partition("{}")
         locator_sql = f"'{before}' || line || '{after}'"
-        self.writer.insert(block, NET_EVENTS_SELECT.format(locator=locator_sql))
+        self.writer.insert(block, NET_EVENTS_SELECT.format(locator=locator_sql), canonical=True)
 
     def finish(self) -> None:
         if self.n_other:

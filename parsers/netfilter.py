@@ -79,7 +79,7 @@ def load(ctx: ParseContext, reader: NetfilterReader, time: TimeContext) -> None:
             n_other += result.n_other
             if result.table.num_rows:
                 block = with_host_and_action(result.table, hosts, writer.addresses)
-                writer.insert(block, select)
+                writer.insert(block, select, canonical=True)
             ctx.advance(nread)
             if pending is None:
                 break

@@ -72,8 +72,8 @@ from .netfilter_scan import (
     S_SRC,
     S_STAMP,
     SLOW,
+    canonical_ipv6,
     gather,
-    line_bounds,
     scan,
 )
 from .syslogtime import (
@@ -168,7 +168,13 @@ class NetfilterReader:
     def read_block(self, block: bytes, first_line: int) -> BlockResult:
         """A block of complete lines (ending in a newline) whose first line has number ``first_line``."""
         a = np.frombuffer(block, dtype=np.uint8)
-        starts, ends = line_bounds(a, 0, len(a))
+        newlines = np.flatnonzero(a == 10)
+        starts = np.empty(len(newlines), dtype=np.int64)
+        if len(newlines):
+            starts[0] = 0
+            starts[1:] = newlines[:-1] + 1
+        ends = newlines.astype(np.int64)
+        ends -= (ends > starts) & (a[np.maximum(ends - 1, 0)] == 13)
         line_numbers = np.arange(first_line, first_line + len(starts), dtype=np.int64)
         return self.read(a, starts, ends, line_numbers, lambda i: block[starts[i]:ends[i]])
 
@@ -214,8 +220,9 @@ class NetfilterReader:
 
         columns: dict[str, pa.Array] = {}
         if len(idx):
-            sp = spans[:, idx]
-            iv = ints[:, idx]
+            everything = len(idx) == n
+            sp = (spans if everything else spans[idx]).T  # columns as strided views, no copy
+            iv = (ints if everything else ints[idx]).T
             none = np.full(len(idx), -1, dtype=np.int64)
 
             def text(span: int, valid: np.ndarray | None = None) -> pa.Array:
@@ -255,7 +262,7 @@ class NetfilterReader:
                 keep = np.flatnonzero(good)
                 columns = {k: v.take(pa.array(keep)) for k, v in columns.items()}
                 idx = idx[keep]
-        iv = ints[:, idx]
+        iv = (ints if len(idx) == n else ints[idx]).T
         components = {
             "line": line_numbers[idx], "kind": iv[I_KIND].astype(np.int8), "year": iv[I_YEAR],
             "month": iv[I_MONTH], "day": iv[I_DAY], "hour": iv[I_HOUR], "minute": iv[I_MINUTE],
@@ -298,13 +305,27 @@ class NetfilterReader:
         return BlockResult(table, warnings, n_other, len(slow_idx))
 
     def _addresses(self, text: pa.Array, plain: np.ndarray) -> tuple[pa.Array, np.ndarray]:
-        """Canonical address text: dotted quads the scanner found canonical stay as they are; other
-        text (IPv6, leading zeros, junk) is normalised once per distinct value in Python."""
+        """Canonical address text: dotted quads the scanner found canonical stay as they are;
+        IPv6 is canonicalised by the compiled RFC 5952 writer; anything else (IPv4 with leading
+        zeros, an embedded dotted quad, junk) once per distinct value in Python."""
         if plain.all():
             return text, np.ones(len(text), dtype=bool)
         others = np.flatnonzero(~plain)
-        normalised, valid = self._normalise_ips(text.take(pa.array(others)))
-        merged = pc.replace_with_mask(text, pa.array(~plain), normalised)
+        subset = text.take(pa.array(others)).cast(pa.string())
+        offsets = np.frombuffer(subset.buffers()[1], dtype=np.int32)[subset.offset:subset.offset + len(subset) + 1]
+        data = np.frombuffer(subset.buffers()[2], dtype=np.uint8) if subset.buffers()[2] is not None \
+            else np.zeros(0, dtype=np.uint8)
+        out_offsets, out_data, v6 = canonical_ipv6(data, offsets.astype(np.int64))
+        canonical = pa.StringArray.from_buffers(len(subset), pa.py_buffer(out_offsets), pa.py_buffer(out_data))
+        valid = v6.copy()
+        if not v6.all():  # the rest, in Python
+            rest = np.flatnonzero(~v6)
+            normalised, rest_valid = self._normalise_ips(subset.take(pa.array(rest)))
+            mask = np.zeros(len(subset), dtype=bool)
+            mask[rest] = True
+            canonical = pc.replace_with_mask(canonical, pa.array(mask), normalised)
+            valid[rest] = rest_valid
+        merged = pc.replace_with_mask(text, pa.array(~plain), canonical)
         ok = np.ones(len(text), dtype=bool)
         ok[others] = valid
         return merged, ok

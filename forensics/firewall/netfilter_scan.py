@@ -203,15 +203,15 @@ def _stamp(buf, s, e, ints, spans, row):
             p = q
         if p < e and buf[p] != 32:
             return -1
-        ints[I_KIND, row] = 1
-        ints[I_YEAR, row] = year
-        ints[I_MONTH, row] = m
-        ints[I_DAY, row] = day
-        ints[I_HOUR, row] = hour
-        ints[I_MINUTE, row] = minute
-        ints[I_SECOND, row] = second
-        ints[I_MICRO, row] = micro
-        ints[I_OFFSET, row] = NO_OFFSET
+        ints[row, I_KIND] = 1
+        ints[row, I_YEAR] = year
+        ints[row, I_MONTH] = m
+        ints[row, I_DAY] = day
+        ints[row, I_HOUR] = hour
+        ints[row, I_MINUTE] = minute
+        ints[row, I_SECOND] = second
+        ints[row, I_MICRO] = micro
+        ints[row, I_OFFSET] = NO_OFFSET
     elif p + 19 <= e:
         for k in (0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18):
             if not _is_digit(buf[p + k]):
@@ -259,19 +259,19 @@ def _stamp(buf, s, e, ints, spans, row):
                 return -1
         if p < e and buf[p] != 32:
             return -1
-        ints[I_KIND, row] = 2
-        ints[I_YEAR, row] = year
-        ints[I_MONTH, row] = month
-        ints[I_DAY, row] = day
-        ints[I_HOUR, row] = hour
-        ints[I_MINUTE, row] = minute
-        ints[I_SECOND, row] = second
-        ints[I_MICRO, row] = micro
-        ints[I_OFFSET, row] = offset
+        ints[row, I_KIND] = 2
+        ints[row, I_YEAR] = year
+        ints[row, I_MONTH] = month
+        ints[row, I_DAY] = day
+        ints[row, I_HOUR] = hour
+        ints[row, I_MINUTE] = minute
+        ints[row, I_SECOND] = second
+        ints[row, I_MICRO] = micro
+        ints[row, I_OFFSET] = offset
     else:
         return -1
-    spans[2 * S_STAMP, row] = st
-    spans[2 * S_STAMP + 1, row] = p
+    spans[row, 2 * S_STAMP] = st
+    spans[row, 2 * S_STAMP + 1] = p
     while p < e and buf[p] == 32:
         p += 1
     return p
@@ -368,11 +368,11 @@ def _key_id(buf, s, e):
 @njit(cache=True, nogil=True)
 def _line(buf, s, e, with_header, ints, spans, row, ks, ke):
     for k in range(N_INTS):
-        ints[k, row] = -1
+        ints[row, k] = -1
     for k in range(2 * N_SPANS):
-        spans[k, row] = 0
-    ints[I_KIND, row] = 0
-    ints[I_OFFSET, row] = NO_OFFSET
+        spans[row, k] = 0
+    ints[row, I_KIND] = 0
+    ints[row, I_OFFSET] = NO_OFFSET
     # non-ASCII or control bytes: the reference parser decides
     for i in range(s, e):
         c = buf[i]
@@ -407,18 +407,18 @@ def _line(buf, s, e, with_header, ints, spans, row, ks, ke):
         p += 1
     if found < 0:
         return SLOW if _interesting(buf, s, e) else OTHER
-    spans[2 * S_IN, row] = found + 3
-    spans[2 * S_IN + 1, row] = in_end
-    spans[2 * S_OUT, row] = out_s
-    spans[2 * S_OUT + 1, row] = out_e
+    spans[row, 2 * S_IN] = found + 3
+    spans[row, 2 * S_IN + 1] = in_end
+    spans[row, 2 * S_OUT] = out_s
+    spans[row, 2 * S_OUT + 1] = out_e
     # host/prefix text [start, found), with the uptime stamp "[  123.456789]" (and the spaces after
     # it) cut out where the reference parser strips it: after an optional host token, an optional
     # facility.level before "kernel:", and an optional "kernel:" tag
-    spans[2 * S_MID1, row] = start
-    spans[2 * S_MID1 + 1, row] = found
-    spans[2 * S_MID2, row] = found
-    spans[2 * S_MID2 + 1, row] = found
-    ints[I_UPTIME, row] = 0
+    spans[row, 2 * S_MID1] = start
+    spans[row, 2 * S_MID1 + 1] = found
+    spans[row, 2 * S_MID2] = found
+    spans[row, 2 * S_MID2 + 1] = found
+    ints[row, I_UPTIME] = 0
     q = start
     if with_header:
         r = q
@@ -459,9 +459,9 @@ def _line(buf, s, e, with_header, ints, spans, row, ks, ke):
                 r += 1
                 while r < found and buf[r] == 32:
                     r += 1
-                spans[2 * S_MID1 + 1, row] = q
-                spans[2 * S_MID2, row] = r
-                ints[I_UPTIME, row] = 1
+                spans[row, 2 * S_MID1 + 1] = q
+                spans[row, 2 * S_MID2] = r
+                ints[row, I_UPTIME] = 1
     # tokens after OUT's value, up to a quoted packet " ["
     limit = e
     for i in range(out_e, e - 1):
@@ -512,29 +512,29 @@ def _line(buf, s, e, with_header, ints, spans, row, ks, ke):
             flag_count += 1
     if ks[1] < 0 or ks[2] < 0:
         return SLOW  # no SRC/DST: the reference words the warning
-    spans[2 * S_SRC, row] = ks[1]
-    spans[2 * S_SRC + 1, row] = ke[1]
-    spans[2 * S_DST, row] = ks[2]
-    spans[2 * S_DST + 1, row] = ke[2]
-    ints[I_SRC_PLAIN, row] = _plain_ipv4(buf, ks[1], ke[1])
-    ints[I_DST_PLAIN, row] = _plain_ipv4(buf, ks[2], ke[2])
-    if ints[I_SRC_PLAIN, row] == 1:
-        ints[I_SRC_INT, row] = _ipv4_value(buf, ks[1], ke[1])
-    if ints[I_DST_PLAIN, row] == 1:
-        ints[I_DST_INT, row] = _ipv4_value(buf, ks[2], ke[2])
+    spans[row, 2 * S_SRC] = ks[1]
+    spans[row, 2 * S_SRC + 1] = ke[1]
+    spans[row, 2 * S_DST] = ks[2]
+    spans[row, 2 * S_DST + 1] = ke[2]
+    ints[row, I_SRC_PLAIN] = _plain_ipv4(buf, ks[1], ke[1])
+    ints[row, I_DST_PLAIN] = _plain_ipv4(buf, ks[2], ke[2])
+    if ints[row, I_SRC_PLAIN] == 1:
+        ints[row, I_SRC_INT] = _ipv4_value(buf, ks[1], ke[1])
+    if ints[row, I_DST_PLAIN] == 1:
+        ints[row, I_DST_INT] = _ipv4_value(buf, ks[2], ke[2])
     ported = False
     icmp = False
     tcp = False
     if ks[7] >= 0:
-        spans[2 * S_PROTO, row] = ks[7]
-        spans[2 * S_PROTO + 1, row] = ke[7]
+        spans[row, 2 * S_PROTO] = ks[7]
+        spans[row, 2 * S_PROTO + 1] = ke[7]
         a, b = ks[7], ke[7]
         tcp = _word_is(buf, a, b, W_TCP)
         ported = tcp or _word_is(buf, a, b, W_UDP) or _word_is(buf, a, b, W_UDPLITE) \
             or _word_is(buf, a, b, W_SCTP) or _word_is(buf, a, b, W_DCCP)
         icmp = _word_is(buf, a, b, W_ICMP) or _word_is(buf, a, b, W_ICMPV6)
     else:
-        spans[2 * S_PROTO, row] = -1
+        spans[row, 2 * S_PROTO] = -1
     if ks[4] < 0 and ks[5] >= 0:
         ks[4] = ks[5]
         ke[4] = ke[5]
@@ -545,7 +545,7 @@ def _line(buf, s, e, with_header, ints, spans, row, ks, ke):
             v = _number(buf, ks[kid], ke[kid], lim)
             if v == -2:
                 return SLOW
-            ints[out, row] = v
+            ints[row, out] = v
     if ported:
         if ks[8] < 0 or ks[9] < 0:
             return SLOW
@@ -553,31 +553,32 @@ def _line(buf, s, e, with_header, ints, spans, row, ks, ke):
             v = _number(buf, ks[kid], ke[kid], 65535)
             if v == -2:
                 return SLOW
-            ints[out, row] = v
+            ints[row, out] = v
     if icmp:
         for out, kid in ((I_TYPE, 10), (I_CODE, 11)):
             if ks[kid] >= 0:
                 v = _number(buf, ks[kid], ke[kid], 255)
                 if v == -2:
                     return SLOW
-                ints[out, row] = v
+                ints[row, out] = v
     if tcp and res_seen:
         if flag_count > 0 and flag_e - flag_s != flag_bytes + flag_count - 1:
             return SLOW  # flags separated by more than one space: let the reference join them
-        ints[I_HAS_FLAGS, row] = 1
-        spans[2 * S_FLAGS, row] = flag_s if flag_count > 0 else 0
-        spans[2 * S_FLAGS + 1, row] = flag_e if flag_count > 0 else 0
+        ints[row, I_HAS_FLAGS] = 1
+        spans[row, 2 * S_FLAGS] = flag_s if flag_count > 0 else 0
+        spans[row, 2 * S_FLAGS + 1] = flag_e if flag_count > 0 else 0
     return FAST
 
 
 @njit(cache=True, nogil=True)
 def scan(buf, starts, ends, with_header):
-    """Scan every line: status per line, integer fields ``ints[I_*, line]`` and byte spans
-    ``spans[2 * S_*, line]`` (start) / ``spans[2 * S_* + 1, line]`` (end)."""
+    """Scan every line: status per line, integer fields ``ints[line, I_*]`` and byte spans
+    ``spans[line, 2 * S_*]`` (start) / ``spans[line, 2 * S_* + 1]`` (end); one row per line keeps a
+    line's writes in one place."""
     n = len(starts)
     status = np.empty(n, dtype=np.int8)
-    ints = np.empty((N_INTS, n), dtype=np.int64)
-    spans = np.empty((2 * N_SPANS, n), dtype=np.int64)
+    ints = np.empty((n, N_INTS), dtype=np.int64)
+    spans = np.empty((n, 2 * N_SPANS), dtype=np.int64)
     ks = np.empty(16, dtype=np.int64)
     ke = np.empty(16, dtype=np.int64)
     for row in range(n):
@@ -635,3 +636,133 @@ def line_bounds(buf, first, last):
             k += 1
             s = i + 1
     return starts, ends
+
+
+@njit(cache=True, nogil=True)
+def _hex(c):
+    if 48 <= c <= 57:
+        return c - 48
+    if 97 <= c <= 102:
+        return c - 87
+    if 65 <= c <= 70:
+        return c - 55
+    return -1
+
+
+@njit(cache=True, nogil=True)
+def _ipv6_words(buf, s, e, words):
+    """The eight 16-bit words of an IPv6 address in buf[s:e] (``::`` allowed, no dotted quad);
+    False when the text is not one."""
+    head = np.zeros(8, dtype=np.int64)
+    tail = np.zeros(8, dtype=np.int64)
+    nh = 0
+    nt = 0
+    gap = False
+    i = s
+    if e - s < 2:
+        return False
+    if buf[s] == 58:  # leading "::"
+        if buf[s + 1] != 58:
+            return False
+        gap = True
+        i = s + 2
+    while i < e:
+        value = 0
+        digits = 0
+        while i < e and digits <= 4:
+            h = _hex(buf[i])
+            if h < 0:
+                break
+            value = value * 16 + h
+            digits += 1
+            i += 1
+        if digits == 0 or digits > 4:
+            return False
+        if gap:
+            if nt >= 8:
+                return False
+            tail[nt] = value
+            nt += 1
+        else:
+            if nh >= 8:
+                return False
+            head[nh] = value
+            nh += 1
+        if i == e:
+            break
+        if buf[i] != 58:
+            return False
+        i += 1
+        if i < e and buf[i] == 58:
+            if gap:
+                return False
+            gap = True
+            i += 1
+            if i == e:
+                break
+        elif i == e:
+            return False
+    total = nh + nt
+    if (gap and total > 7) or (not gap and total != 8):
+        return False
+    for k in range(8):
+        words[k] = 0
+    for k in range(nh):
+        words[k] = head[k]
+    for k in range(nt):
+        words[8 - nt + k] = tail[k]
+    return True
+
+
+@njit(cache=True, nogil=True)
+def canonical_ipv6(data, offsets):
+    """RFC 5952 text of IPv6 addresses given as strings (Arrow data and offsets): lower case, no
+    leading zeros, the longest run of two or more zero words (the first of equal runs) as ``::``.
+    Returns offsets, data and a validity flag per value (False: not IPv6 text this handles)."""
+    n = len(offsets) - 1
+    out_offsets = np.zeros(n + 1, dtype=np.int32)
+    out = np.empty(n * 40, dtype=np.uint8)
+    ok = np.zeros(n, dtype=np.bool_)
+    words = np.zeros(8, dtype=np.int64)
+    hexchars = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+    k = 0
+    for row in range(n):
+        s, e = offsets[row], offsets[row + 1]
+        if _ipv6_words(data, s, e, words):
+            ok[row] = True
+            best_start, best_len, run_start, run_len = -1, 0, -1, 0
+            for w in range(8):
+                if words[w] == 0:
+                    if run_len == 0:
+                        run_start = w
+                    run_len += 1
+                    if run_len > best_len:
+                        best_start, best_len = run_start, run_len
+                else:
+                    run_len = 0
+            if best_len < 2:
+                best_start = -1
+            w = 0
+            while w < 8:
+                if w == best_start:
+                    out[k] = 58
+                    k += 1
+                    if w == 0:
+                        out[k] = 58
+                        k += 1
+                    w += best_len
+                    continue
+                value = words[w]
+                started = False
+                for shift in (12, 8, 4, 0):
+                    nibble = (value >> shift) & 15
+                    if nibble != 0 or started or shift == 0:
+                        out[k] = hexchars[nibble]
+                        k += 1
+                        started = True
+                if w < 7:
+                    out[k] = 58
+                    k += 1
+                w += 1
+        out_offsets[row + 1] = k
+    return out_offsets, out[:k].copy(), ok

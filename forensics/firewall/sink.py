@@ -66,12 +66,14 @@ class NetEventWriter:
     def _columns(self) -> list[str]:
         return self.ctx.table_columns("net_events")
 
-    def insert(self, data: Any, select: str | None = None, host_from_addresses: bool = False) -> int:
+    def insert(self, data: Any, select: str | None = None, host_from_addresses: bool = False,
+               canonical: bool = False) -> int:
         """Append rows (net_events column names; ``direction`` and ``source_format`` are added).
         ``data`` is a SQL SELECT or an Arrow table; ``select`` optionally maps it (it reads a
         relation named ``v``). With ``host_from_addresses`` a row without ``host`` gets the
         inventory host of its private source address, source, or destination (in that order) at
-        the record's time."""
+        the record's time. ``canonical``: the addresses are canonical text already (the netfilter
+        reader writes them so), which skips the check."""
         con = self.ctx.con
         view = f"_net_src_{uuid.uuid4().hex[:12]}"
         registered = False
@@ -87,7 +89,7 @@ class NetEventWriter:
             given_direction = "direction" in present  # computed by the parser already
             wanted = [c for c in self._columns() if c in present and c not in ("direction", "source_format", "host")]
             addresses = [c for c in ("src_ip", "dst_ip", "src_private_ip") if c in present]
-            if addresses:  # canonical text before direction and host lookups read it
+            if addresses and not canonical:  # canonical text before direction and host lookups read it
                 inner = ("SELECT * REPLACE (" + ", ".join(f"{canonical_ip_sql(c)} AS {c}" for c in addresses)
                          + f") FROM ({inner})")
             select_list = [f"v.{c}" for c in wanted]
