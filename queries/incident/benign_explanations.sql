@@ -23,12 +23,16 @@ WITH f AS (
            any_value(json_extract_string(attributes, '$.sandbox_ip')) AS sandbox_ip
     FROM entities WHERE kind = 'trajectory' GROUP BY value
 ), steps AS (
-    SELECT s.*, nd.finding_id, nd.why, coalesce(s.host, t.host) AS step_host,
-           coalesce(s.sandbox_ip, t.sandbox_ip) AS step_ip, coalesce(s.sandbox, t.sandbox) AS step_sandbox
-    FROM agent_steps_corrected s
-    JOIN needles nd ON contains(s.command, nd.needle)
+    -- steps on the finding's host that ran just before it, then those whose command names it
+    SELECT s.*, nd.why, coalesce(s.host, t.host) AS step_host, coalesce(s.sandbox_ip, t.sandbox_ip) AS step_ip,
+           coalesce(s.sandbox, t.sandbox) AS step_sandbox, f.finding_id
+    FROM f
+    JOIN agent_steps_corrected s ON s.ts_corrected BETWEEN f.ts_start_corrected - to_seconds($link_window_s) - INTERVAL 1 HOUR
+                                                      AND f.ts_start_corrected + to_seconds($clock_tolerance_s)
     LEFT JOIN traj t ON t.trajectory_id = s.trajectory_id
+    JOIN needles nd ON nd.finding_id = f.finding_id AND contains(s.command, nd.needle)
     WHERE s.action = 'exec' AND s.command IS NOT NULL AND s.ts IS NOT NULL
+      AND coalesce(s.host, t.host) = f.host
       AND NOT EXISTS (SELECT 1 FROM link_steps l WHERE l.evidence_id = s.evidence_id AND l.locator = s.locator AND l.serious)
 ), host_ips AS (
     SELECT ip, host FROM host_addresses WHERE sandbox IS NULL

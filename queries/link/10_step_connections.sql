@@ -22,7 +22,13 @@ WITH steps AS (
     SELECT evidence_id, locator, list(DISTINCT port ORDER BY port) AS ports
     FROM link_step_targets WHERE port IS NOT NULL GROUP BY evidence_id, locator
 ), places AS (
-    SELECT * FROM link_step_places
+    -- each place of each step, once per 5-minute bucket its window touches: the records of a place
+    -- are joined on (address, bucket), so the work grows with the records, not records x steps
+    SELECT p.evidence_id AS s_eid, p.locator AS s_loc, p.ip AS place_ip, p.place, p.sandbox AS place_sandbox,
+           p.host AS place_host, p.valid_from, p.valid_to, s.ts AS s_ts, s.ts_end AS s_end, s.serious,
+           unnest(range(CAST(floor((epoch(s.ts) - $clock_tolerance_s) / 300) AS BIGINT),
+                        CAST(floor((epoch(s.ts_end) + $link_window_s) / 300) AS BIGINT) + 1)) AS bucket
+    FROM link_step_places p JOIN steps s ON s.evidence_id = p.evidence_id AND s.locator = p.locator
 ), rec AS (
     SELECT 'net_events' AS tbl, n.ts, n.ts_corrected AS ts_c,
            coalesce(n.ts_end_corrected, n.ts_corrected) AS ts_end_c, n.host, n.src_ip, n.src_private_ip,
@@ -35,40 +41,55 @@ WITH steps AS (
            f.orig_h, NULL, f.orig_p, f.resp_h, f.resp_p, lower(f.proto), NULL, f.orig_bytes, f.resp_bytes,
            f.conn_state, f.source_format, f.clock_offset_s, f.evidence_id, f.locator
     FROM flows_corrected f WHERE f.ts IS NOT NULL AND f.resp_h IS NOT NULL
-), by_target AS (
-    -- the destination is named by the step (an address, a range, a resolved name)
-    SELECT r.*, t.evidence_id AS s_eid, t.locator AS s_loc, t.value AS t_value, t.via AS t_via,
-           t.port AS t_port, t.category AS t_category
-    FROM rec r JOIN targets t ON ipv4_to_int(r.dst_ip) BETWEEN t.ip_lo AND t.ip_hi
+), rec_b AS (
+    SELECT *, CAST(floor(epoch(ts_c) / 300) AS BIGINT) AS bucket FROM rec
+), at_place AS (
+    -- records sent from a step's place (its sandbox's address, its host's address or public address,
+    -- or the private address a cloud firewall names behind the public one) in the step's window
+    SELECT r.*, p.* EXCLUDE (bucket)
+    FROM rec_b r JOIN places p ON p.bucket = r.bucket AND p.place_ip = r.src_ip
+    WHERE r.ts_c BETWEEN p.s_ts - to_seconds($clock_tolerance_s) AND p.s_end + to_seconds($link_window_s)
     UNION ALL
-    SELECT r.*, t.evidence_id, t.locator, t.value, t.via, t.port, t.category
-    FROM rec r JOIN targets t ON t.ip_lo IS NULL AND r.dst_ip = t.ip
+    SELECT r.*, p.* EXCLUDE (bucket)
+    FROM rec_b r JOIN places p ON p.bucket = r.bucket AND p.place_ip = r.src_private_ip
+    WHERE r.ts_c BETWEEN p.s_ts - to_seconds($clock_tolerance_s) AND p.s_end + to_seconds($link_window_s)
+), leased AS (
+    SELECT * FROM at_place
+    WHERE (valid_from IS NULL OR ts_c >= valid_from - to_seconds($link_window_s))
+      AND (valid_to IS NULL OR ts_c <= valid_to + to_seconds($link_window_s))
+), with_target AS (
+    SELECT l.*, t.value AS t_value, t.via AS t_via, t.port AS t_port, t.category AS t_category, sp.ports AS step_ports
+    FROM leased l
+    LEFT JOIN targets t ON t.evidence_id = l.s_eid AND t.locator = l.s_loc
+        AND ((t.ip_lo IS NOT NULL AND ipv4_to_int(l.dst_ip) BETWEEN t.ip_lo AND t.ip_hi)
+             OR (t.ip_lo IS NULL AND t.ip = l.dst_ip))
+    LEFT JOIN step_ports sp ON sp.evidence_id = l.s_eid AND sp.locator = l.s_loc
 ), indicated AS (
-    SELECT b.*, p.place, p.ip AS place_ip, p.sandbox AS place_sandbox, p.host AS place_host,
+    SELECT * EXCLUDE (step_ports), true AS has_indicator, false AS continued FROM with_target
+    WHERE t_value IS NOT NULL
+      AND (t_port = dst_port OR (t_port IS NULL AND (step_ports IS NULL OR list_contains(step_ports, dst_port))))
+), unplaced AS (
+    -- records that name no source at all: the destination alone (rare: some flow logs)
+    SELECT r.*, s.evidence_id AS s_eid, s.locator AS s_loc, NULL AS place_ip, NULL AS place, NULL AS place_sandbox,
+           NULL AS place_host, NULL::TIMESTAMPTZ AS valid_from, NULL::TIMESTAMPTZ AS valid_to, s.ts AS s_ts,
+           s.ts_end AS s_end, s.serious, t.value AS t_value, t.via AS t_via, t.port AS t_port, t.category AS t_category,
            true AS has_indicator, false AS continued
-    FROM by_target b
-    JOIN steps s ON s.evidence_id = b.s_eid AND s.locator = b.s_loc
-    LEFT JOIN step_ports sp ON sp.evidence_id = b.s_eid AND sp.locator = b.s_loc
-    LEFT JOIN places p ON p.evidence_id = b.s_eid AND p.locator = b.s_loc
-        AND (b.src_ip = p.ip OR b.src_private_ip = p.ip)
-        AND (p.valid_from IS NULL OR b.ts_c >= p.valid_from - to_seconds($link_window_s))
-        AND (p.valid_to IS NULL OR b.ts_c <= p.valid_to + to_seconds($link_window_s))
-    WHERE b.ts_c BETWEEN s.ts - to_seconds($clock_tolerance_s) AND s.ts_end + to_seconds($link_window_s)
-      AND (b.t_port = b.dst_port
-           OR (b.t_port IS NULL AND (sp.ports IS NULL OR list_contains(sp.ports, b.dst_port))))
-      -- a record from an address is this step's only when that address is one of the step's places
-      AND (p.ip IS NOT NULL OR (b.src_ip IS NULL AND b.src_private_ip IS NULL))
+    FROM (SELECT * FROM rec WHERE src_ip IS NULL AND src_private_ip IS NULL) r
+    JOIN targets t ON (t.ip_lo IS NOT NULL AND ipv4_to_int(r.dst_ip) BETWEEN t.ip_lo AND t.ip_hi)
+                   OR (t.ip_lo IS NULL AND t.ip = r.dst_ip)
+    JOIN steps s ON s.evidence_id = t.evidence_id AND s.locator = t.locator
+    LEFT JOIN step_ports sp ON sp.evidence_id = s.evidence_id AND sp.locator = s.locator
+    WHERE r.ts_c BETWEEN s.ts - to_seconds($clock_tolerance_s) AND s.ts_end + to_seconds($link_window_s)
+      AND (t.port = r.dst_port OR (t.port IS NULL AND (sp.ports IS NULL OR list_contains(sp.ports, r.dst_port))))
 ), placed AS (
     -- no indicator: from the sandbox's own address while the step ran
-    SELECT r.*, s.evidence_id AS s_eid, s.locator AS s_loc, NULL AS t_value, NULL AS t_via,
-           NULL::INTEGER AS t_port, NULL AS t_category, p.place, p.ip AS place_ip, p.sandbox AS place_sandbox,
-           p.host AS place_host, false AS has_indicator, false AS continued
-    FROM rec r
-    JOIN places p ON p.place = 'sandbox' AND r.src_ip = p.ip
-    JOIN steps s ON s.evidence_id = p.evidence_id AND s.locator = p.locator AND s.serious
-    WHERE r.ts_c BETWEEN s.ts - to_seconds($clock_tolerance_s) AND s.ts_end + to_seconds($place_window_s)
+    SELECT * EXCLUDE (step_ports, t_value, t_via, t_port, t_category), NULL AS t_value, NULL AS t_via,
+           NULL::INTEGER AS t_port, NULL AS t_category, false AS has_indicator, false AS continued
+    FROM with_target
+    WHERE t_value IS NULL AND place = 'sandbox' AND serious
+      AND ts_c <= s_end + to_seconds($place_window_s)
 ), hits AS (
-    SELECT * FROM indicated UNION ALL BY NAME SELECT * FROM placed
+    SELECT * FROM indicated UNION ALL BY NAME SELECT * FROM unplaced UNION ALL BY NAME SELECT * FROM placed
 ), session_keys AS (
     SELECT s_eid, s_loc, src_port, dst_ip, dst_port, min(ts_c) AS first_c,
            bool_or(has_indicator) AS has_indicator, any_value(t_value) AS t_value, any_value(t_via) AS t_via,
@@ -77,11 +98,13 @@ WITH steps AS (
     GROUP BY s_eid, s_loc, src_port, dst_ip, dst_port
 ), continued AS (
     -- later records of a linked connection: same source port and destination, from a place of the step
-    SELECT r.*, k.s_eid, k.s_loc, k.t_value, k.t_via, NULL::INTEGER AS t_port, k.t_category, p.place,
-           p.ip AS place_ip, p.sandbox AS place_sandbox, p.host AS place_host, k.has_indicator, true AS continued
+    SELECT r.*, k.s_eid, k.s_loc, p.ip AS place_ip, p.place, p.sandbox AS place_sandbox, p.host AS place_host,
+           p.valid_from, p.valid_to, s.ts AS s_ts, s.ts_end AS s_end, s.serious, k.t_value, k.t_via,
+           NULL::INTEGER AS t_port, k.t_category, k.has_indicator, true AS continued
     FROM session_keys k
     JOIN rec r ON r.src_port = k.src_port AND r.dst_ip = k.dst_ip AND r.dst_port = k.dst_port
-    JOIN places p ON p.evidence_id = k.s_eid AND p.locator = k.s_loc AND (r.src_ip = p.ip OR r.src_private_ip = p.ip)
+    JOIN link_step_places p ON p.evidence_id = k.s_eid AND p.locator = k.s_loc AND (r.src_ip = p.ip OR r.src_private_ip = p.ip)
+    JOIN steps s ON s.evidence_id = k.s_eid AND s.locator = k.s_loc
     WHERE r.ts_c BETWEEN k.first_c - to_seconds($clock_tolerance_s) AND k.first_c + to_seconds($session_max_s)
 ), every AS (
     -- a cloud firewall record names the public address and the private one behind it: say both

@@ -34,12 +34,14 @@ WITH res AS (
            f.evidence_id, f.locator
     FROM flows f ANTI JOIN host_clock_evidence h ON h.evidence_id = f.evidence_id
     WHERE f.ts IS NOT NULL AND f.host IS NOT NULL AND f.orig_p IS NOT NULL
+), captured_hosts AS (
+    SELECT DISTINCT host FROM ref_flows
 ), kernel_vs_capture AS (
     SELECT hn.host, 'kernel log vs capture, same connection' AS method, 'pcap' AS reference,
            hn.ts AS host_ts, rf.ts AS ref_ts, 'net_events' AS host_tbl, hn.evidence_id AS host_evidence_id,
            hn.locator AS host_locator, 'flows' AS ref_tbl, rf.evidence_id AS ref_evidence_id,
            rf.locator AS ref_locator, true AS exact
-    FROM host_net hn
+    FROM (SELECT * FROM host_net WHERE host IN (SELECT host FROM captured_hosts)) hn
     ASOF JOIN ref_flows rf ON rf.host = hn.host AND rf.orig_p = hn.src_port AND rf.resp_h = hn.dst_ip
         AND rf.resp_p = hn.dst_port AND rf.proto = hn.proto AND hn.probe_ts >= rf.ts
     LEFT JOIN node_addresses na ON na.ip = rf.orig_h AND na.host = hn.host
@@ -58,7 +60,10 @@ WITH res AS (
     LEFT JOIN node_addresses na2 ON na2.ip = CASE WHEN r.direction = 'inbound' THEN r.dst_ip ELSE r.src_ip END
     WHERE r.ts IS NOT NULL AND r.src_port IS NOT NULL AND r.dst_port IS NOT NULL
 ), host_net_remote AS (
+    -- a cloud firewall only sees traffic to and from outside the cluster
     SELECT *, CASE WHEN direction = 'inbound' THEN src_ip ELSE dst_ip END AS remote_ip FROM host_net
+    WHERE direction IS DISTINCT FROM 'internal'
+      AND EXISTS (SELECT 1 FROM net_events r ANTI JOIN host_clock_evidence h ON h.evidence_id = r.evidence_id LIMIT 1)
 ), kernel_vs_firewall AS (
     SELECT hn.host, 'kernel log vs cloud firewall, same connection' AS method, 'cloud firewall' AS reference,
            hn.ts AS host_ts, rn.ts AS ref_ts, 'net_events' AS host_tbl, hn.evidence_id AS host_evidence_id,
