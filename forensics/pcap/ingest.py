@@ -1,9 +1,10 @@
-"""Ingest one packet capture: tshark per chunk -> DuckDB staging -> flows, SSH, DNS, TLS, HTTP,
-JSON-RPC.
+"""Ingest one packet capture: tshark -> DuckDB staging -> flows, SSH, DNS, TLS, HTTP, JSON-RPC.
 
-The work is pipelined: while DuckDB reduces chunk k, tshark already dissects chunk k+1, so on a
-multi-core machine the ingest runs close to tshark's own speed. Staging tables are temporary and
-dropped at the end; only the normalised tables are written to the case.
+The work is pipelined: a reader thread runs tshark (on each editcap chunk of a big capture in
+turn) and cuts its output into segment files; the loader reduces each segment in DuckDB while
+tshark writes the next, so on a multi-core machine the ingest runs close to tshark's own speed.
+After the last segment, connections are stitched, SSH and JSON-RPC streams reassembled and read,
+and the normalised tables written. Staging tables are temporary and dropped at the end.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import subprocess
 import threading
 import uuid
 from pathlib import Path
+
 import pyarrow as pa
 
 from forensics.context import ParseContext, sql_string
@@ -27,11 +29,12 @@ from .streams import reassemble
 from .tshark import (DEFAULT_CHUNK_PACKETS, DEFAULT_SPLIT_BYTES, Chunk, clean_stderr, find_tools,
                      split_capture, tshark_command)
 
-KEEP_SSH_BYTES = 32 * 1024  # per side: banner plus clear-text key exchange
+KEEP_SSH_BYTES = 16 * 1024  # per side: banner plus clear-text key exchange (a few KB in practice)
 MAX_LINE = 64 << 20  # one TSV line (a frame) may carry a large reassembled HTTP body
 MAX_SALVAGES = 20  # damaged places a capture may have before we stop reading on
-SEGMENT_BYTES = 48 << 20  # tshark output is loaded in pieces of this size while tshark goes on
+SEGMENT_BYTES = 32 << 20  # tshark output is loaded in pieces of this size while tshark goes on
 READ_BYTES = 4 << 20
+DEFAULT_MEMORY_LIMIT = "512MB"
 
 
 def _int_option(ctx: ParseContext, name: str, default: int) -> int:
@@ -69,6 +72,14 @@ class CaptureIngest:
     # ------------------------------------------------------------------ the run
     def run(self) -> None:
         self.scratch.mkdir(parents=True, exist_ok=True)
+        # DuckDB's default memory limit is most of the machine; next to tshark (which grows with
+        # the packets of a chunk) the staging work keeps to a budget and spills beyond it.
+        previous_limit = self.con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+        limit = self.ctx.options.get("pcap_memory_limit") or DEFAULT_MEMORY_LIMIT
+        try:
+            self.con.execute(f"SET memory_limit = {sql_string(limit)}")
+        except Exception:
+            self.ctx.warn(None, f"option pcap_memory_limit={limit!r} is not a DuckDB memory size; kept {previous_limit}")
         try:
             for sql in staging.create_sql(self.p):
                 self.con.execute(sql)
@@ -87,6 +98,7 @@ class CaptureIngest:
                 except Exception:
                     pass
             shutil.rmtree(self.scratch, ignore_errors=True)
+            self.con.execute(f"SET memory_limit = {sql_string(previous_limit)}")
 
     def _chunks(self, path: Path, temporary: bool = False) -> list[Chunk]:
         """The capture as chunks numbered on from those already read (a salvaged remainder
@@ -316,12 +328,7 @@ class CaptureIngest:
                     kinds = {"ssh": False, "json": False}
                 kinds["ssh"] |= bool(is_ssh)
                 kinds["json"] |= bool(is_json)
-                try:
-                    data = bytes.fromhex(payload)
-                except ValueError:
-                    self.ctx.warn(f"frame:{frame}", "TCP payload is not hex in tshark's output", payload[:80])
-                    continue
-                segments[bool(from_orig)].append((int(seq or 0), data, int(frame), float(ts or 0.0)))
+                segments[bool(from_orig)].append((int(seq or 0), payload, int(frame), float(ts or 0.0)))
         flush()
         return ssh_rows, json_rows
 
@@ -395,8 +402,7 @@ class CaptureIngest:
     def _insert_flows(self) -> None:
         p = self.p
         self.ctx.insert("flows", f"""
-            SELECT to_timestamp(c.first_ts) AS ts, c.uid, c.o_h AS orig_h,
-                   CASE WHEN c.proto IN ('icmp', 'icmpv6') THEN c.o_p ELSE c.o_p END AS orig_p,
+            SELECT to_timestamp(c.first_ts) AS ts, c.uid, c.o_h AS orig_h, c.o_p AS orig_p,
                    c.r_h AS resp_h, c.r_p AS resp_p,
                    CASE WHEN c.proto = 'icmpv6' THEN 'icmp' ELSE c.proto END AS proto,
                    coalesce(CASE WHEN s.uid IS NOT NULL THEN 'ssh' END,

@@ -297,7 +297,7 @@ WITH payloads AS (
     FROM pieces c LEFT JOIN flags f ON f.part = c.part
 )
 SELECT {chunk} AS chunk, s.part, s.frame, s.ts, s.from_lo, s.flags, s.seq, s.len, c.is_ssh, c.is_json,
-       CASE WHEN c.is_json OR (c.is_ssh AND s.rel < {keep_bytes}) THEN k.payload END AS payload
+       CASE WHEN c.is_json OR (c.is_ssh AND s.rel < {keep_bytes}) THEN unhex(k.payload) END AS payload
 FROM {p}_ps s JOIN candidates c ON c.part = s.part
 LEFT JOIN payloads k ON k.frame = s.frame
 WHERE (c.is_ssh OR c.is_json) AND s.proto = 'tcp' AND NOT s.is_outer
@@ -378,7 +378,7 @@ def create_sql(p: str) -> list[str]:
             first_is_synack BOOLEAN, first_is_dns_reply BOOLEAN, first_src_likely_server BOOLEAN, first_dst_likely_server BOOLEAN,
             app VARCHAR, {", ".join(side_cols)}, {", ".join(letters)})""",
         f"""CREATE TEMP TABLE {p}_spk (chunk INTEGER, part VARCHAR, frame BIGINT, ts DOUBLE, from_lo BOOLEAN,
-            flags INTEGER, seq BIGINT, len INTEGER, is_ssh BOOLEAN, is_json BOOLEAN, payload VARCHAR)""",
+            flags INTEGER, seq BIGINT, len INTEGER, is_ssh BOOLEAN, is_json BOOLEAN, payload BLOB)""",
         f"""CREATE TEMP TABLE {p}_carry (chunk INTEGER, kind VARCHAR, lo_h VARCHAR, lo_p INTEGER,
             hi_h VARCHAR, hi_p INTEGER)""",
         f"""CREATE TEMP TABLE {p}_dns (chunk INTEGER, part VARCHAR, frame BIGINT, ts DOUBLE, from_lo BOOLEAN,

@@ -86,15 +86,20 @@ FIELDS: tuple[tuple[str, str], ...] = (
 
 COLUMNS = tuple(name for name, _ in FIELDS)
 
-# Dissectors we read ourselves from the payload: SSH (any port, banner and KEXINIT) and JSON-RPC.
-# Switching them off saves tshark the work and keeps SSH payload in tcp.payload on every port.
-DISABLED_PROTOCOLS = ("ssh",)
+# Dissectors we do not need: SSH we read ourselves from the payload (banner and KEXINIT, on any
+# port); certificate contents and JSON/text bodies are never extracted (http.file_data comes from
+# the HTTP dissector itself). Switching them off saves tshark work on every packet.
+DISABLED_PROTOCOLS = ("ssh", "x509af", "x509ce", "x509if", "x509sat", "pkix1explicit", "pkix1implicit", "json",
+                      "data-text-lines")
+# TLS handshakes are still reassembled across segments (SNI, JA3); encrypted application data
+# records are not, which is most of a TLS stream's bytes.
+PREFERENCES = ("tcp.desegment_tcp_streams:TRUE", "tls.desegment_ssl_application_data:FALSE")
 # Teredo on ports other than 3544 (the relay's dynamic port) is only found by its heuristic.
 ENABLED_HEURISTICS = ("teredo_udp",)
 
 # Captures larger than this are split into chunks before tshark reads them.
 DEFAULT_SPLIT_BYTES = 256 << 20
-DEFAULT_CHUNK_PACKETS = 400_000
+DEFAULT_CHUNK_PACKETS = 300_000
 
 
 class TsharkMissing(ForensicsError):
@@ -159,7 +164,9 @@ def tshark_command(tools: Tools, capture: str | Path, fields: tuple[tuple[str, s
     """The one ``-T fields`` pass: offline (``-n``), tab separated, every occurrence of a field."""
     command = [tools.tshark, "-n", "-r", str(capture), "-T", "fields",
                "-E", "separator=/t", "-E", "occurrence=a", "-E", f"aggregator={AGGREGATOR}",
-               "-E", "header=n", "-o", "tcp.desegment_tcp_streams:TRUE"]
+               "-E", "header=n"]
+    for preference in PREFERENCES:
+        command += ["-o", preference]
     for protocol in DISABLED_PROTOCOLS:
         command += ["--disable-protocol", protocol]
     for heuristic in ENABLED_HEURISTICS:
