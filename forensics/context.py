@@ -129,9 +129,8 @@ class ParseContext:
         """
         columns = self.table_columns(table)
         view = f"_ingest_src_{uuid.uuid4().hex[:12]}"
-        registered = False
+        source = view
         try:
-            source = view
             if isinstance(data, str):
                 relation = self.con.sql(data, params=params) if params else self.con.sql(data)
                 source_columns = relation.columns
@@ -148,20 +147,20 @@ class ParseContext:
                     if not data:
                         return 0
                     data = pa.Table.from_pylist(data)
-                self.con.register(view, data)
-                registered = True
-                source_columns = [c for c in self.con.execute(f"DESCRIBE {view}").fetchall()]
-                source_columns = [c[0] for c in source_columns]
+                # DuckDB finds this local variable by name (a replacement scan). Registering the
+                # data instead would tie it to the evidence file's open transaction, which keeps
+                # every registered table alive until the commit: memory growing with the file.
+                _forensics_insert_data = data  # noqa: F841
+                source = "_forensics_insert_data"
+                source_columns = [c[0] for c in self.con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()]
             select = "*"
             if "evidence_id" in columns and "evidence_id" not in source_columns:
                 select = f"*, {int(self.evidence_id)}::INTEGER AS evidence_id"
             sql = f'INSERT INTO "{table}" BY NAME SELECT {select} FROM {source}'
             count = (self.con.execute(sql, params) if params and isinstance(data, str)
-                     else self.con.execute(sql)).fetchone()[0]
+                     else self.con.execute(sql)).fetchall()[0][0]
         finally:
-            if registered:
-                self.con.unregister(view)
-            else:
+            if source == view:
                 self.con.execute(f"DROP VIEW IF EXISTS {view}")
         if table not in ("parse_warnings",):
             self.records[table] += int(count)
@@ -190,8 +189,8 @@ class ParseContext:
         elif isinstance(data, duckdb.DuckDBPyRelation):
             data.create_view(view, replace=True)
         else:
-            self.con.register(view + "_in", data)
-            source = view + "_in"
+            _forensics_warn_data = data  # noqa: F841  (read by name: see insert)
+            source = "_forensics_warn_data"
         try:
             total = self.con.execute(
                 f"""
@@ -212,14 +211,11 @@ class ParseContext:
                        '{self.parser_name}'
                 FROM w WHERE n = 1 AND total > {WARNINGS_PER_REASON}
                 """, args or []
-            ).fetchone()[0]
-            counted = self.con.execute(f"SELECT count(*) FROM {source}", args or []).fetchone()[0]
+            ).fetchall()[0][0]
+            counted = self.con.execute(f"SELECT count(*) FROM {source}", args or []).fetchall()[0][0]
         finally:
-            self.con.execute(f"DROP VIEW IF EXISTS {view}")
-            try:
-                self.con.unregister(view + "_in")
-            except Exception:
-                pass
+            if source == view:
+                self.con.execute(f"DROP VIEW IF EXISTS {view}")
         self.n_warnings += int(counted)
         return int(total)
 

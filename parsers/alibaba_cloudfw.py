@@ -112,20 +112,14 @@ def _write(ctx: ParseContext, writer: NetEventWriter, table: pa.Table, locator: 
     """``table`` has line, text and the FIELDS as strings; rows with a problem become warnings."""
     con = ctx.con
     name = "_alibaba_block"
-    con.register(name, table)
-    try:
-        staged = con.sql(SELECT.format(locator=locator).replace("FROM v)", f"FROM {name})")).to_arrow_table()
-    finally:
-        con.unregister(name)
-    con.register("_alibaba_staged", staged)
-    try:
-        ctx.warn_many(f"SELECT {locator} AS locator, problem AS reason, text AS excerpt "
-                      "FROM _alibaba_staged WHERE problem IS NOT NULL")
-        ctx.warn_many(f"SELECT {locator} AS locator, 'text that is not UTF-8 (replaced with U+FFFD)' AS reason, "
-                      "text AS excerpt FROM _alibaba_staged WHERE problem IS NULL AND contains(text, '\ufffd')")
-        good = con.sql("SELECT * EXCLUDE (problem, text, line) FROM _alibaba_staged WHERE problem IS NULL").to_arrow_table()
-    finally:
-        con.unregister("_alibaba_staged")
+    _alibaba_block = table  # noqa: F841  (read by name)
+    staged = con.sql(SELECT.format(locator=locator).replace("FROM v)", f"FROM {name})")).to_arrow_table()
+    _alibaba_staged = staged  # noqa: F841  (read by name)
+    ctx.warn_many(con.sql(f"SELECT {locator} AS locator, problem AS reason, text AS excerpt "
+                  "FROM _alibaba_staged WHERE problem IS NOT NULL").to_arrow_table())
+    ctx.warn_many(con.sql(f"SELECT {locator} AS locator, 'text that is not UTF-8 (replaced with U+FFFD)' AS reason, "
+                  "text AS excerpt FROM _alibaba_staged WHERE problem IS NULL AND contains(text, '\ufffd')").to_arrow_table())
+    good = con.sql("SELECT * EXCLUDE (problem, text, line) FROM _alibaba_staged WHERE problem IS NULL").to_arrow_table()
     if good.num_rows:
         writer.insert(good, host_from_addresses=True)
 
@@ -135,21 +129,15 @@ def parse_json_lines(ctx: ParseContext, writer: NetEventWriter) -> None:
     fields = ", ".join(f"coalesce(json_extract_string(j, '$.\"{f}\"'), '') AS \"{f}\"" for f in FIELDS)
     with ctx.open() as handle:
         for table, nread in iter_line_tables(handle):
-            con.register("_alibaba_lines", table)
-            try:
-                parsed = con.sql(f"""
-                    SELECT line, t AS text, j IS NOT NULL AND json_type(j) = 'OBJECT' AS valid, {fields}
-                    FROM (SELECT line, t, CASE WHEN json_valid(t) THEN t END AS j
-                          FROM (SELECT line, {TEXT} AS t FROM _alibaba_lines))""").to_arrow_table()
-            finally:
-                con.unregister("_alibaba_lines")
-            con.register("_alibaba_parsed", parsed)
-            try:
-                ctx.warn_many("SELECT 'line:' || line AS locator, 'not a JSON object (truncated or corrupt line)' "
-                              "AS reason, text AS excerpt FROM _alibaba_parsed WHERE NOT valid")
-                records = con.sql("SELECT * EXCLUDE (valid) FROM _alibaba_parsed WHERE valid").to_arrow_table()
-            finally:
-                con.unregister("_alibaba_parsed")
+            _alibaba_lines = table  # noqa: F841  (read by name)
+            parsed = con.sql(f"""
+                SELECT line, t AS text, j IS NOT NULL AND json_type(j) = 'OBJECT' AS valid, {fields}
+                FROM (SELECT line, t, CASE WHEN json_valid(t) THEN t END AS j
+                      FROM (SELECT line, {TEXT} AS t FROM _alibaba_lines))""").to_arrow_table()
+            _alibaba_parsed = parsed  # noqa: F841  (read by name)
+            ctx.warn_many(con.sql("SELECT 'line:' || line AS locator, 'not a JSON object (truncated or corrupt line)' "
+                          "AS reason, text AS excerpt FROM _alibaba_parsed WHERE NOT valid").to_arrow_table())
+            records = con.sql("SELECT * EXCLUDE (valid) FROM _alibaba_parsed WHERE valid").to_arrow_table()
             _write(ctx, writer, records, "'line:' || line")
             ctx.advance(nread)
 

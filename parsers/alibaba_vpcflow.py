@@ -40,31 +40,25 @@ def parse(ctx: ParseContext) -> None:
     select = record_select(columns, "'line:' || line", "t")
     with ctx.open() as handle:
         for table, nread in iter_line_tables(handle):
-            con.register("_vpcjson_lines", table)
-            try:
-                staged = con.sql(f"""
-                    WITH v AS (SELECT line, t, CASE WHEN json_valid(t) THEN t END AS valid FROM
-                                   (SELECT line, {TEXT} AS t FROM _vpcjson_lines)),
-                    r AS (SELECT line, t, CASE WHEN json_type(valid) = 'OBJECT' THEN valid END AS j FROM v)
-                    {select.replace('WITH typed AS', ', typed AS', 1).replace('FROM r', 'FROM r WHERE j IS NOT NULL', 1)}
-                """).to_arrow_table()
-                invalid = con.sql(f"""SELECT 'line:' || line AS locator, 'not a JSON object (truncated or corrupt line)'
-                                      AS reason, t AS excerpt
-                                      FROM (SELECT line, t, CASE WHEN json_valid(t) THEN t END AS valid
-                                            FROM (SELECT line, {TEXT} AS t FROM _vpcjson_lines))
-                                      WHERE json_type(valid) IS DISTINCT FROM 'OBJECT'""").to_arrow_table()
-            finally:
-                con.unregister("_vpcjson_lines")
+            _vpcjson_lines = table  # noqa: F841  (read by name)
+            staged = con.sql(f"""
+                WITH v AS (SELECT line, t, CASE WHEN json_valid(t) THEN t END AS valid FROM
+                               (SELECT line, {TEXT} AS t FROM _vpcjson_lines)),
+                r AS (SELECT line, t, CASE WHEN json_type(valid) = 'OBJECT' THEN valid END AS j FROM v)
+                {select.replace('WITH typed AS', ', typed AS', 1).replace('FROM r', 'FROM r WHERE j IS NOT NULL', 1)}
+            """).to_arrow_table()
+            invalid = con.sql(f"""SELECT 'line:' || line AS locator, 'not a JSON object (truncated or corrupt line)'
+                                  AS reason, t AS excerpt
+                                  FROM (SELECT line, t, CASE WHEN json_valid(t) THEN t END AS valid
+                                        FROM (SELECT line, {TEXT} AS t FROM _vpcjson_lines))
+                                  WHERE json_type(valid) IS DISTINCT FROM 'OBJECT'""").to_arrow_table()
             if invalid.num_rows:
                 ctx.warn_many(invalid)
-            con.register("_vpcjson_staged", staged)
-            try:
-                ctx.warn_many("SELECT locator, problem AS reason, text AS excerpt FROM _vpcjson_staged "
-                              "WHERE problem IS NOT NULL")
-                good = con.sql("SELECT * EXCLUDE (problem, text) FROM _vpcjson_staged WHERE problem IS NULL"
-                               ).to_arrow_table()
-            finally:
-                con.unregister("_vpcjson_staged")
+            _vpcjson_staged = staged  # noqa: F841  (read by name)
+            ctx.warn_many(con.sql("SELECT locator, problem AS reason, text AS excerpt FROM _vpcjson_staged "
+                          "WHERE problem IS NOT NULL").to_arrow_table())
+            good = con.sql("SELECT * EXCLUDE (problem, text) FROM _vpcjson_staged WHERE problem IS NULL"
+                           ).to_arrow_table()
             if good.num_rows:
                 writer.insert(good, host_from_addresses=True)
             ctx.advance(nread)

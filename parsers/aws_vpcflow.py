@@ -54,14 +54,12 @@ def parse(ctx: ParseContext) -> None:
     header: list[str] | None = None
     with ctx.open() as handle:
         for table, nread in iter_line_tables(handle):
-            con.register("_vpc_lines", table)
-            try:
-                con.execute(f"CREATE OR REPLACE TEMP TABLE _vpc_block AS SELECT line, trim({TEXT}) AS t FROM _vpc_lines")
-            finally:
-                con.unregister("_vpc_lines")
-            heads = con.execute("SELECT line, t FROM _vpc_block WHERE regexp_matches(t, '^[A-Za-z$]') "
+            # no temporary tables: in the file's one transaction every replaced one would be kept
+            _vpc_lines = table  # noqa: F841  (read by name)
+            block = f"(SELECT line, trim({TEXT}) AS t FROM _vpc_lines)"
+            heads = con.execute(f"SELECT line, t FROM {block} WHERE regexp_matches(t, '^[A-Za-z$]') "
                                 "ORDER BY line").fetchall()
-            first = con.execute("SELECT min(line), max(line) FROM _vpc_block").fetchall()[0]
+            first = con.execute(f"SELECT min(line), max(line) FROM {block}").fetchall()[0]
             if first[0] is None:
                 continue
             # segments of lines read under one header (or none)
@@ -84,18 +82,19 @@ def parse(ctx: ParseContext) -> None:
             for lo, hi, fields in bounds:
                 if hi <= lo:
                     continue
-                _load_segment(ctx, writer, lo, hi, fields)
+                _load_segment(ctx, writer, _vpc_lines, block, lo, hi, fields)
             ctx.advance(nread)
-    con.execute("DROP TABLE IF EXISTS _vpc_block")
+    writer.deduplicate()
     lost = con.execute("SELECT count(*) FROM net_events WHERE evidence_id = ? AND label = 'SKIPDATA'",
                        [ctx.evidence_id]).fetchall()[0][0]
     if lost:
         ctx.warn(None, f"{lost} SKIPDATA record(s): the flow log lost records in those windows "
                  "(missing flows there are not evidence of no traffic)")
-    writer.deduplicate()
 
 
-def _load_segment(ctx: ParseContext, writer: NetEventWriter, lo: int, hi: int, fields: list[str] | None) -> None:
+def _load_segment(ctx: ParseContext, writer: NetEventWriter, _vpc_lines, block: str, lo: int, hi: int,
+                  fields: list[str] | None) -> None:
+    """Records [lo, hi) of the block ``_vpc_lines`` (an Arrow table, read by name) under one layout."""
     con = ctx.con
     if fields is None:
         order = AWS_ORDER
@@ -112,16 +111,13 @@ def _load_segment(ctx: ParseContext, writer: NetEventWriter, lo: int, hi: int, f
     select = record_select(columns, "'line:' || line", "t",
                            pre_problem=f"CASE WHEN {width_check} THEN {width_reason} END")
     staged = con.sql(f"""
-        WITH r AS (SELECT line, t, string_split(t, ' ') AS f FROM _vpc_block WHERE line >= {lo} AND line < {hi}
+        WITH r AS (SELECT line, t, string_split(t, ' ') AS f FROM {block} WHERE line >= {lo} AND line < {hi}
                    AND NOT regexp_matches(t, '^[A-Za-z$]'))
         {select.replace('WITH typed AS', ', typed AS', 1)}
     """).to_arrow_table()
-    con.register("_vpc_staged", staged)
-    try:
-        ctx.warn_many("SELECT locator, problem AS reason, text AS excerpt FROM _vpc_staged WHERE problem IS NOT NULL")
-        good = con.sql("SELECT * EXCLUDE (problem, text) FROM _vpc_staged WHERE problem IS NULL").to_arrow_table()
-    finally:
-        con.unregister("_vpc_staged")
+    _vpc_staged = staged  # noqa: F841  (read by name)
+    ctx.warn_many(con.sql("SELECT locator, problem AS reason, text AS excerpt FROM _vpc_staged WHERE problem IS NOT NULL").to_arrow_table())
+    good = con.sql("SELECT * EXCLUDE (problem, text) FROM _vpc_staged WHERE problem IS NULL").to_arrow_table()
     if good.num_rows:
         writer.insert(good, host_from_addresses=True)
 

@@ -149,12 +149,9 @@ def parse(ctx: ParseContext) -> None:
         "extra": pa.array(rows["extra"], type=pa.string()),
         "dedup_key_text": pa.array(rows["dedup_key_text"], type=pa.string()),
     })
-    ctx.con.register("_azure_rows", table)
-    try:
-        staged = ctx.con.sql("SELECT * EXCLUDE (dedup_key_text, extra), extra::JSON AS extra, "
-                             "hash(dedup_key_text) AS dedup_key FROM _azure_rows").to_arrow_table()
-    finally:
-        ctx.con.unregister("_azure_rows")
+    _azure_rows = table  # noqa: F841  (read by name)
+    staged = ctx.con.sql("SELECT * EXCLUDE (dedup_key_text, extra), extra::JSON AS extra, "
+                         "hash(dedup_key_text) AS dedup_key FROM _azure_rows").to_arrow_table()
     writer.insert(staged, host_from_addresses=True)
     writer.deduplicate()
 

@@ -87,23 +87,17 @@ def sniff(s: Sniff) -> float:
 
 def _load(ctx: ParseContext, writer: NetEventWriter, hosts: HostNames, table: pa.Table, kind: str = "line") -> None:
     con = ctx.con
-    con.register("_gcp_src", table)
-    try:
-        staged = con.sql(SELECT.replace("FROM src)", "FROM _gcp_src)").replace("{kind}", kind)).to_arrow_table()
-        invalid = con.sql(f"SELECT '{kind}:' || line AS locator, 'not a JSON object (truncated or corrupt line)' AS reason, "
-                          "t AS excerpt FROM (SELECT line, t, CASE WHEN json_valid(t) THEN t END AS j FROM _gcp_src) "
-                          "WHERE json_type(j) IS DISTINCT FROM 'OBJECT'").to_arrow_table()
-    finally:
-        con.unregister("_gcp_src")
+    _gcp_src = table  # noqa: F841  (read by name)
+    staged = con.sql(SELECT.replace("FROM src)", "FROM _gcp_src)").replace("{kind}", kind)).to_arrow_table()
+    invalid = con.sql(f"SELECT '{kind}:' || line AS locator, 'not a JSON object (truncated or corrupt line)' AS reason, "
+                      "t AS excerpt FROM (SELECT line, t, CASE WHEN json_valid(t) THEN t END AS j FROM _gcp_src) "
+                      "WHERE json_type(j) IS DISTINCT FROM 'OBJECT'").to_arrow_table()
     if invalid.num_rows:
         ctx.warn_many(invalid)
-    con.register("_gcp_staged", staged)
-    try:
-        ctx.warn_many(f"SELECT '{kind}:' || line AS locator, problem AS reason, text AS excerpt FROM _gcp_staged "
-                      "WHERE problem IS NOT NULL")
-        good = con.sql("SELECT * EXCLUDE (problem, text, line) FROM _gcp_staged WHERE problem IS NULL").to_arrow_table()
-    finally:
-        con.unregister("_gcp_staged")
+    _gcp_staged = staged  # noqa: F841  (read by name)
+    ctx.warn_many(con.sql(f"SELECT '{kind}:' || line AS locator, problem AS reason, text AS excerpt FROM _gcp_staged "
+                  "WHERE problem IS NOT NULL").to_arrow_table())
+    good = con.sql("SELECT * EXCLUDE (problem, text, line) FROM _gcp_staged WHERE problem IS NULL").to_arrow_table()
     if good.num_rows:
         names = good.column("vm_name").to_pylist()
         good = good.drop_columns(["vm_name"]).append_column(
@@ -130,11 +124,8 @@ def parse(ctx: ParseContext) -> None:
         with ctx.open() as handle:
             for table, nread in iter_line_tables(handle):
                 table = table.rename_columns(["line", "t"])
-                ctx.con.register("_gcp_raw", table)
-                try:
-                    trimmed = ctx.con.sql(f"SELECT line, {TEXT.replace('text', 't')} AS t FROM _gcp_raw").to_arrow_table()
-                finally:
-                    ctx.con.unregister("_gcp_raw")
+                _gcp_raw = table  # noqa: F841  (read by name)
+                trimmed = ctx.con.sql(f"SELECT line, {TEXT.replace('text', 't')} AS t FROM _gcp_raw").to_arrow_table()
                 _load(ctx, writer, hosts, trimmed)
                 ctx.advance(nread)
     writer.deduplicate()

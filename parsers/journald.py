@@ -86,19 +86,16 @@ class JournalLoader:
         if result.table.num_rows == 0:
             return
         con = self.ctx.con
-        con.register("_journal_entries", entries)
-        con.register("_journal_records", result.table.drop_columns(["ts", "ts_inferred", "ts_raw"]))
-        try:
-            joined = con.sql("""
-                SELECT r.*, e.when AS ts_raw, e.host_name,
-                       CASE WHEN regexp_full_match(e.when, '\\d{10,17}') THEN make_timestamp(e.when::BIGINT)::TIMESTAMPTZ
-                            ELSE TRY_CAST(e.when AS TIMESTAMPTZ) END AS ts,
-                       false AS ts_inferred
-                FROM _journal_records r JOIN _journal_entries e USING (line)
-                ORDER BY r.line""").to_arrow_table()
-        finally:
-            con.unregister("_journal_entries")
-            con.unregister("_journal_records")
+        # read by name from this frame (registering would keep them until the file's commit)
+        _journal_entries = entries  # noqa: F841
+        _journal_records = result.table.drop_columns(["ts", "ts_inferred", "ts_raw"])  # noqa: F841
+        joined = con.sql("""
+            SELECT r.*, e.when AS ts_raw, e.host_name,
+                   CASE WHEN regexp_full_match(e.when, '\\d{10,17}') THEN make_timestamp(e.when::BIGINT)::TIMESTAMPTZ
+                        ELSE TRY_CAST(e.when AS TIMESTAMPTZ) END AS ts,
+                   false AS ts_inferred
+            FROM _journal_records r JOIN _journal_entries e USING (line)
+            ORDER BY r.line""").to_arrow_table()
         # the journal names the host; the kernel text does not
         joined = joined.drop_columns(["syslog_host"])
         joined = joined.rename_columns([("syslog_host" if c == "host_name" else c) for c in joined.column_names])
@@ -127,23 +124,20 @@ def parse_json_lines(ctx: ParseContext) -> None:
     con = ctx.con
     with ctx.open() as handle:
         for table, nread in iter_line_tables(handle):
-            con.register("_journal_lines", table)
-            try:
-                rows = con.sql("""
-                    SELECT line, j IS NOT NULL AS valid,
-                           coalesce(json_extract_string(j, '$.MESSAGE'), json_extract_string(j, '$.message'))
-                               AS message,
-                           json_type(j, '$.MESSAGE') AS message_type,
-                           coalesce(json_extract_string(j, '$.__REALTIME_TIMESTAMP'),
-                                    json_extract_string(j, '$."@timestamp"')) AS when,
-                           coalesce(json_extract_string(j, '$._HOSTNAME'),
-                                    json_extract_string(j, '$.host.hostname'),
-                                    json_extract_string(j, '$.host.name')) AS host_name,
-                           CASE WHEN j IS NULL THEN t END AS bad_text
-                    FROM (SELECT line, t, CASE WHEN json_valid(t) THEN t END AS j
-                          FROM (SELECT line, """ + TEXT + """ AS t FROM _journal_lines))""").to_arrow_table()
-            finally:
-                con.unregister("_journal_lines")
+            _journal_lines = table  # noqa: F841  (read by name)
+            rows = con.sql("""
+                SELECT line, j IS NOT NULL AS valid,
+                       coalesce(json_extract_string(j, '$.MESSAGE'), json_extract_string(j, '$.message'))
+                           AS message,
+                       json_type(j, '$.MESSAGE') AS message_type,
+                       coalesce(json_extract_string(j, '$.__REALTIME_TIMESTAMP'),
+                                json_extract_string(j, '$."@timestamp"')) AS when,
+                       coalesce(json_extract_string(j, '$._HOSTNAME'),
+                                json_extract_string(j, '$.host.hostname'),
+                                json_extract_string(j, '$.host.name')) AS host_name,
+                       CASE WHEN j IS NULL THEN t END AS bad_text
+                FROM (SELECT line, t, CASE WHEN json_valid(t) THEN t END AS j
+                      FROM (SELECT line, """ + TEXT + """ AS t FROM _journal_lines))""").to_arrow_table()
             collected = _Rows()
             columns = rows.to_pydict()
             for line, valid, message, mtype, when, host, bad in zip(

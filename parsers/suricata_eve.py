@@ -64,41 +64,35 @@ def parse(ctx: ParseContext) -> None:
     host = _host(ctx, "e.src_ip", "e.dst_ip")
     with ctx.open() as handle:
         for table, nread in iter_line_tables(handle):
-            con.register("_eve_lines", table)
-            try:
-                con.execute(f"""CREATE OR REPLACE TEMP TABLE _eve_block AS
-                    SELECT line, t, CASE WHEN json_valid(t) THEN t END AS j
-                    FROM (SELECT line, {TEXT} AS t FROM _eve_lines)""")
-            finally:
-                con.unregister("_eve_lines")
-            ctx.warn_many("SELECT 'line:' || line AS locator, 'not a JSON object (truncated or corrupt line)' AS reason, "
-                          "t AS excerpt FROM _eve_block WHERE json_type(j) IS DISTINCT FROM 'OBJECT'")
-            con.execute(f"CREATE OR REPLACE TEMP TABLE _eve AS {BASE}")
-            ctx.warn_many("""
-                SELECT 'line:' || line AS locator,
-                       CASE WHEN ts IS NULL THEN 'event without a valid timestamp' ELSE 'port out of range' END AS reason,
-                       text AS excerpt
-                FROM _eve
-                WHERE event_type <> 'stats' AND (ts IS NULL
-                   OR (sport_text IS NOT NULL AND coalesce(src_port NOT BETWEEN 0 AND 65535, true))
-                   OR (dport_text IS NOT NULL AND coalesce(dst_port NOT BETWEEN 0 AND 65535, true)))""")
-            con.execute("""DELETE FROM _eve WHERE event_type <> 'stats' AND (ts IS NULL
-                   OR (sport_text IS NOT NULL AND coalesce(src_port NOT BETWEEN 0 AND 65535, true))
-                   OR (dport_text IS NOT NULL AND coalesce(dst_port NOT BETWEEN 0 AND 65535, true)))""")
+            # Arrow, not temporary tables: in the file's one transaction replaced tables are kept
+            _eve_lines = table  # noqa: F841  (read by name)
+            block = con.sql(f"""SELECT line, t, CASE WHEN json_valid(t) THEN t END AS j
+                                FROM (SELECT line, {TEXT} AS t FROM _eve_lines)""").to_arrow_table()
+            _eve_block = block  # noqa: F841  (read by name)
+            ctx.warn_many(con.sql("SELECT 'line:' || line AS locator, 'not a JSON object (truncated or corrupt line)' AS reason, "
+                          "t AS excerpt FROM _eve_block WHERE json_type(j) IS DISTINCT FROM 'OBJECT'").to_arrow_table())
+            events = con.sql(BASE).to_arrow_table()
+            _eve_all = events  # noqa: F841  (read by name)
+            bad = """event_type <> 'stats' AND (ts IS NULL
+               OR (sport_text IS NOT NULL AND coalesce(src_port NOT BETWEEN 0 AND 65535, true))
+               OR (dport_text IS NOT NULL AND coalesce(dst_port NOT BETWEEN 0 AND 65535, true)))"""
+            ctx.warn_many(con.sql(f"""SELECT 'line:' || line AS locator,
+                   CASE WHEN ts IS NULL THEN 'event without a valid timestamp' ELSE 'port out of range' END AS reason,
+                   text AS excerpt FROM _eve_all WHERE {bad}""").to_arrow_table())
+            good = con.sql(f"SELECT * FROM _eve_all WHERE NOT ({bad})").to_arrow_table()
+            _eve = good  # noqa: F841  (read by name)
             other += con.execute("SELECT count(*) FROM _eve WHERE event_type NOT IN "
                                  "('flow', 'netflow', 'alert', 'ssh', 'tls', 'dns', 'http')").fetchall()[0][0]
-            _flows(ctx, writer, host)
-            _alerts(ctx, writer, host)
-            _app_tables(ctx, host)
+            _flows(ctx, writer, host, _eve)
+            _alerts(ctx, writer, host, _eve)
+            _app_tables(ctx, host, _eve)
             ctx.advance(nread)
-    con.execute("DROP TABLE IF EXISTS _eve_block")
-    con.execute("DROP TABLE IF EXISTS _eve")
     if other:
         ctx.warn(None, f"{other} events of other types (stats, fileinfo, anomaly ...) skipped")
     writer.deduplicate()
 
 
-def _flows(ctx: ParseContext, writer: NetEventWriter, host: str) -> None:
+def _flows(ctx: ParseContext, writer: NetEventWriter, host: str, _eve) -> None:
     con = ctx.con
     rows = con.sql(f"""
         WITH e AS (SELECT * FROM _eve WHERE event_type IN ('flow', 'netflow')),
@@ -122,34 +116,31 @@ def _flows(ctx: ParseContext, writer: NetEventWriter, host: str) -> None:
         FROM f""").to_arrow_table()
     if not rows.num_rows:
         return
-    con.register("_eve_flows", rows)
-    try:
-        ctx.insert("flows", f"""
-            SELECT start_ts AS ts, uid, src_ip AS orig_h, src_port AS orig_p, dst_ip AS resp_h, dst_port AS resp_p,
-                   proto, app_proto AS service, epoch(end_ts) - epoch(start_ts) AS duration,
-                   bytes_toserver AS orig_bytes, bytes_toclient AS resp_bytes,
-                   CASE WHEN proto IN ('tcp', 'udp') AND coalesce(pkts_toclient, 0) = 0 THEN 'S0'
-                        WHEN state = 'closed' THEN 'SF' WHEN pkts_toclient > 0 THEN 'S1' END AS conn_state,
-                   pkts_toserver AS orig_pkts, pkts_toclient AS resp_pkts, host,
-                   '{NAME}' AS source_format, 'line:' || line AS locator
-            FROM _eve_flows WHERE event_type = 'flow'""")
-        events = con.sql("""
-            SELECT start_ts AS ts, end_ts AS ts_end, ts_raw, false AS ts_inferred, host, src_ip, src_port, dst_ip,
-                   dst_port, proto,
-                   CASE WHEN event_type = 'flow' THEN bytes_toserver ELSE bytes END AS bytes_out,
-                   CASE WHEN event_type = 'flow' THEN bytes_toclient END AS bytes_in,
-                   CASE WHEN event_type = 'flow' THEN pkts_toserver ELSE pkts END AS packets_out,
-                   CASE WHEN event_type = 'flow' THEN pkts_toclient END AS packets_in,
-                   'line:' || line AS locator, hash(uid, event_type, ts_raw, src_ip, src_port) AS dedup_key,
-                   json_object('event_type', event_type, 'flow_id', uid, 'app_proto', app_proto, 'state', state,
-                               'reason', reason, 'tcp', tcp, 'community_id', community_id) AS extra
-            FROM _eve_flows""").to_arrow_table()
-    finally:
-        con.unregister("_eve_flows")
+    _eve_flows = rows  # noqa: F841  (read by name)
+    ctx.insert("flows", con.sql(f"""
+        SELECT start_ts AS ts, uid, src_ip AS orig_h, src_port AS orig_p, dst_ip AS resp_h, dst_port AS resp_p,
+               proto, app_proto AS service, epoch(end_ts) - epoch(start_ts) AS duration,
+               bytes_toserver AS orig_bytes, bytes_toclient AS resp_bytes,
+               CASE WHEN proto IN ('tcp', 'udp') AND coalesce(pkts_toclient, 0) = 0 THEN 'S0'
+                    WHEN state = 'closed' THEN 'SF' WHEN pkts_toclient > 0 THEN 'S1' END AS conn_state,
+               pkts_toserver AS orig_pkts, pkts_toclient AS resp_pkts, host,
+               '{NAME}' AS source_format, 'line:' || line AS locator
+        FROM _eve_flows WHERE event_type = 'flow'""").to_arrow_table())
+    events = con.sql("""
+        SELECT start_ts AS ts, end_ts AS ts_end, ts_raw, false AS ts_inferred, host, src_ip, src_port, dst_ip,
+               dst_port, proto,
+               CASE WHEN event_type = 'flow' THEN bytes_toserver ELSE bytes END AS bytes_out,
+               CASE WHEN event_type = 'flow' THEN bytes_toclient END AS bytes_in,
+               CASE WHEN event_type = 'flow' THEN pkts_toserver ELSE pkts END AS packets_out,
+               CASE WHEN event_type = 'flow' THEN pkts_toclient END AS packets_in,
+               'line:' || line AS locator, hash(uid, event_type, ts_raw, src_ip, src_port) AS dedup_key,
+               json_object('event_type', event_type, 'flow_id', uid, 'app_proto', app_proto, 'state', state,
+                           'reason', reason, 'tcp', tcp, 'community_id', community_id) AS extra
+        FROM _eve_flows""").to_arrow_table()
     writer.insert(events, host_from_addresses=True)
 
 
-def _alerts(ctx: ParseContext, writer: NetEventWriter, host: str) -> None:
+def _alerts(ctx: ParseContext, writer: NetEventWriter, host: str, _eve) -> None:
     con = ctx.con
     alerts = con.sql(f"""
         SELECT e.ts, e.ts_raw, false AS ts_inferred, {host} AS host, e.src_ip, e.src_port, e.dst_ip, e.dst_port,
@@ -174,14 +165,14 @@ def _alerts(ctx: ParseContext, writer: NetEventWriter, host: str) -> None:
         writer.insert(alerts, host_from_addresses=True)
 
 
-def _app_tables(ctx: ParseContext, host: str) -> None:
+def _app_tables(ctx: ParseContext, host: str, _eve) -> None:
     """ssh, tls, dns and http events into the capture tables, when this case has them."""
     con = ctx.con
     tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
     common = f"e.ts, e.uid, {host} AS host, e.src_ip AS orig_h, e.src_port AS orig_p, e.dst_ip AS resp_h, " \
              "e.dst_port AS resp_p, 'line:' || e.line AS locator"
     if "ssh_sessions" in tables:
-        ctx.insert("ssh_sessions", f"""
+        ctx.insert("ssh_sessions", con.sql(f"""
             SELECT {common},
                    TRY_CAST(split_part(json_extract_string(e.j, '$.ssh.client.proto_version'), '.', 1) AS INTEGER) AS version,
                    'SSH-' || json_extract_string(e.j, '$.ssh.client.proto_version') || '-'
@@ -192,15 +183,15 @@ def _app_tables(ctx: ParseContext, host: str) -> None:
                    json_extract_string(e.j, '$.ssh.client.hassh.string') AS hassh_algorithms,
                    json_extract_string(e.j, '$.ssh.server.hassh.hash') AS hassh_server,
                    json_extract_string(e.j, '$.ssh.server.hassh.string') AS hassh_server_algorithms
-            FROM _eve e WHERE e.event_type = 'ssh'""")
+            FROM _eve e WHERE e.event_type = 'ssh'""").to_arrow_table())
     if "tls" in tables:
-        ctx.insert("tls", f"""
+        ctx.insert("tls", con.sql(f"""
             SELECT {common}, replace(json_extract_string(e.j, '$.tls.version'), 'TLS ', 'TLSv') AS version,
                    json_extract_string(e.j, '$.tls.sni') AS server_name,
                    json_extract_string(e.j, '$.tls.ja3.hash') AS ja3, json_extract_string(e.j, '$.tls.ja3s.hash') AS ja3s
-            FROM _eve e WHERE e.event_type = 'tls'""")
+            FROM _eve e WHERE e.event_type = 'tls'""").to_arrow_table())
     if "dns" in tables:
-        ctx.insert("dns", f"""
+        ctx.insert("dns", con.sql(f"""
             SELECT {common}, e.proto,
                    TRY_CAST(json_extract_string(e.j, '$.dns.id') AS INTEGER) AS trans_id,
                    json_extract_string(e.j, '$.dns.rrname') AS query,
@@ -210,15 +201,15 @@ def _app_tables(ctx: ParseContext, host: str) -> None:
                         THEN [json_extract_string(e.j, '$.dns.rdata')]
                         ELSE list_transform(json_extract(e.j, '$.dns.answers[*].rdata')::VARCHAR[], lambda x: trim(x, '"'))
                    END AS answers
-            FROM _eve e WHERE e.event_type = 'dns'""")
+            FROM _eve e WHERE e.event_type = 'dns'""").to_arrow_table())
     if "http" in tables:
-        ctx.insert("http", f"""
+        ctx.insert("http", con.sql(f"""
             SELECT {common}, json_extract_string(e.j, '$.http.http_method') AS method,
                    json_extract_string(e.j, '$.http.hostname') AS host_header,
                    json_extract_string(e.j, '$.http.url') AS uri,
                    json_extract_string(e.j, '$.http.http_user_agent') AS user_agent,
                    TRY_CAST(json_extract_string(e.j, '$.http.status') AS INTEGER) AS status_code
-            FROM _eve e WHERE e.event_type = 'http'""")
+            FROM _eve e WHERE e.event_type = 'http'""").to_arrow_table())
 
 
 register(Parser(

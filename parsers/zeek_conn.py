@@ -61,46 +61,41 @@ class _Loader:
         self.writer._host_map()
         self.untimed = 0
 
-    def load(self, relation_sql: str) -> None:
-        """``relation_sql``: a SELECT giving line, text and the FIELDS (VARCHAR, NULL if unset)."""
+    def load(self, relation_sql: str, _zeek_block=None) -> None:
+        """``relation_sql``: a SELECT giving line, text and the FIELDS (VARCHAR, NULL if unset)
+        over ``_zeek_block`` (an Arrow table, read by name)."""
         con, ctx = self.ctx.con, self.ctx
         staged = con.sql(f"WITH r AS ({relation_sql}) {MAPPED}").to_arrow_table()
-        con.register("_zeek_staged", staged)
-        try:
-            ctx.warn_many("SELECT 'line:' || line AS locator, problem AS reason, text AS excerpt FROM _zeek_staged "
-                          "WHERE problem IS NOT NULL")
-            self.untimed += con.execute("SELECT count(*) FROM _zeek_staged WHERE problem IS NULL AND ts IS NULL"
-                                        ).fetchall()[0][0]
-            hint = sql_string(ctx.hints.host) if ctx.hints.host else "NULL::VARCHAR"
-            good = con.sql(f"""
-                SELECT g.*, coalesce({hint}, ho.host, hr.host) AS host
-                FROM (SELECT * EXCLUDE (problem, text) FROM _zeek_staged WHERE problem IS NULL) g
-                LEFT JOIN _fw_host_static ho ON ho.ip = g.orig_h
-                LEFT JOIN _fw_host_static hr ON hr.ip = g.resp_h""").to_arrow_table()
-        finally:
-            con.unregister("_zeek_staged")
+        _zeek_staged = staged  # noqa: F841  (read by name)
+        ctx.warn_many(con.sql("SELECT 'line:' || line AS locator, problem AS reason, text AS excerpt FROM _zeek_staged "
+                      "WHERE problem IS NOT NULL").to_arrow_table())
+        self.untimed += con.execute("SELECT count(*) FROM _zeek_staged WHERE problem IS NULL AND ts IS NULL"
+                                    ).fetchall()[0][0]
+        hint = sql_string(ctx.hints.host) if ctx.hints.host else "NULL::VARCHAR"
+        good = con.sql(f"""
+            SELECT g.*, coalesce({hint}, ho.host, hr.host) AS host
+            FROM (SELECT * EXCLUDE (problem, text) FROM _zeek_staged WHERE problem IS NULL) g
+            LEFT JOIN _fw_host_static ho ON ho.ip = g.orig_h
+            LEFT JOIN _fw_host_static hr ON hr.ip = g.resp_h""").to_arrow_table()
         if not good.num_rows:
             return
-        con.register("_zeek_good", good)
-        try:
-            ctx.insert("flows", f"""
-                SELECT ts, uid, orig_h, orig_p, resp_h, resp_p, proto, service, duration, orig_bytes, resp_bytes,
-                       conn_state, missed_bytes, history, orig_pkts, orig_ip_bytes, resp_pkts, resp_ip_bytes, host,
-                       '{NAME}' AS source_format, 'line:' || line AS locator
-                FROM _zeek_good""")
-            events = con.sql("""
-                SELECT ts, ts + to_microseconds(CAST(coalesce(duration, 0) * 1e6 AS BIGINT)) AS ts_end, ts_raw,
-                       false AS ts_inferred, host, orig_h AS src_ip, orig_p AS src_port, resp_h AS dst_ip,
-                       resp_p AS dst_port, proto,
-                       coalesce(orig_ip_bytes, orig_bytes) AS bytes_out, coalesce(resp_ip_bytes, resp_bytes) AS bytes_in,
-                       orig_pkts AS packets_out, resp_pkts AS packets_in, 'line:' || line AS locator,
-                       hash(uid, ts_raw, orig_h, orig_p, resp_h, resp_p) AS dedup_key,
-                       json_object('uid', uid, 'conn_state', conn_state, 'history', history, 'service', service,
-                                   'duration', duration, 'local_orig', local_orig, 'local_resp', local_resp,
-                                   'community_id', community_id) AS extra
-                FROM _zeek_good""").to_arrow_table()
-        finally:
-            con.unregister("_zeek_good")
+        _zeek_good = good  # noqa: F841  (read by name)
+        ctx.insert("flows", con.sql(f"""
+            SELECT ts, uid, orig_h, orig_p, resp_h, resp_p, proto, service, duration, orig_bytes, resp_bytes,
+                   conn_state, missed_bytes, history, orig_pkts, orig_ip_bytes, resp_pkts, resp_ip_bytes, host,
+                   '{NAME}' AS source_format, 'line:' || line AS locator
+            FROM _zeek_good""").to_arrow_table())
+        events = con.sql("""
+            SELECT ts, ts + to_microseconds(CAST(coalesce(duration, 0) * 1e6 AS BIGINT)) AS ts_end, ts_raw,
+                   false AS ts_inferred, host, orig_h AS src_ip, orig_p AS src_port, resp_h AS dst_ip,
+                   resp_p AS dst_port, proto,
+                   coalesce(orig_ip_bytes, orig_bytes) AS bytes_out, coalesce(resp_ip_bytes, resp_bytes) AS bytes_in,
+                   orig_pkts AS packets_out, resp_pkts AS packets_in, 'line:' || line AS locator,
+                   hash(uid, ts_raw, orig_h, orig_p, resp_h, resp_p) AS dedup_key,
+                   json_object('uid', uid, 'conn_state', conn_state, 'history', history, 'service', service,
+                               'duration', duration, 'local_orig', local_orig, 'local_resp', local_resp,
+                               'community_id', community_id) AS extra
+            FROM _zeek_good""").to_arrow_table()
         self.writer.insert(events, host_from_addresses=True)
 
     def finish(self) -> None:
@@ -116,11 +111,10 @@ def parse_tsv(ctx: ParseContext, loader: _Loader) -> None:
     unset, empty = "-", "(empty)"
     with ctx.open() as handle:
         for table, nread in iter_line_tables(handle):
-            con.register("_zeek_lines", table)
-            try:
-                con.execute(f"CREATE OR REPLACE TEMP TABLE _zeek_block AS SELECT line, {TEXT} AS t FROM _zeek_lines")
-            finally:
-                con.unregister("_zeek_lines")
+            # Arrow, not temporary tables: in the file's one transaction replaced tables are kept
+            _zeek_lines = table  # noqa: F841  (read by name)
+            block = con.sql(f"SELECT line, {TEXT} AS t FROM _zeek_lines").to_arrow_table()
+            _zeek_block = block  # noqa: F841  (read by name)
             headers = con.execute("SELECT line, t FROM _zeek_block WHERE starts_with(t, '#') ORDER BY line").fetchall()
             bounds, start = [], None
             first, last = con.execute("SELECT min(line), max(line) FROM _zeek_block").fetchall()[0]
@@ -157,12 +151,11 @@ def parse_tsv(ctx: ParseContext, loader: _Loader) -> None:
                 width = len(names)
                 records = (f"SELECT line, t, string_split(t, chr(9)) AS f FROM _zeek_block "
                            f"WHERE line >= {lo} AND line < {hi} AND NOT starts_with(t, '#')")
-                ctx.warn_many(f"SELECT 'line:' || line AS locator, 'record without the {width} fields of the header "
-                              f"(truncated?)' AS reason, t AS excerpt FROM ({records}) WHERE len(f) <> {width}")
+                ctx.warn_many(con.sql(f"SELECT 'line:' || line AS locator, 'record without the {width} fields of the header "
+                              f"(truncated?)' AS reason, t AS excerpt FROM ({records}) WHERE len(f) <> {width}").to_arrow_table())
                 relation = f"SELECT line, t AS text, {', '.join(columns)} FROM ({records}) WHERE len(f) = {width}"
-                loader.load(relation)
+                loader.load(relation, block)
             ctx.advance(nread)
-    con.execute("DROP TABLE IF EXISTS _zeek_block")
 
 
 def parse_json(ctx: ParseContext, loader: _Loader) -> None:
@@ -170,21 +163,17 @@ def parse_json(ctx: ParseContext, loader: _Loader) -> None:
     columns = ", ".join(f"json_extract_string(j, '$.\"{name}\"') AS \"{name}\"" for name in FIELDS)
     with ctx.open() as handle:
         for table, nread in iter_line_tables(handle):
-            con.register("_zeek_lines", table)
-            try:
-                con.execute(f"""CREATE OR REPLACE TEMP TABLE _zeek_block AS
-                    SELECT line, t, CASE WHEN json_valid(t) THEN t END AS j
-                    FROM (SELECT line, {TEXT} AS t FROM _zeek_lines)""")
-            finally:
-                con.unregister("_zeek_lines")
+            _zeek_lines = table  # noqa: F841  (read by name)
+            block = con.sql(f"""SELECT line, t, CASE WHEN json_valid(t) THEN t END AS j
+                                FROM (SELECT line, {TEXT} AS t FROM _zeek_lines)""").to_arrow_table()
+            _zeek_block = block  # noqa: F841  (read by name)
             invalid = con.sql("SELECT 'line:' || line AS locator, 'not a JSON object (truncated or corrupt line)' "
                               "AS reason, t AS excerpt FROM _zeek_block WHERE json_type(j) IS DISTINCT FROM 'OBJECT'"
                               ).to_arrow_table()
             if invalid.num_rows:
                 ctx.warn_many(invalid)
-            loader.load(f"SELECT line, t AS text, {columns} FROM _zeek_block WHERE json_type(j) = 'OBJECT'")
+            loader.load(f"SELECT line, t AS text, {columns} FROM _zeek_block WHERE json_type(j) = 'OBJECT'", block)
             ctx.advance(nread)
-    con.execute("DROP TABLE IF EXISTS _zeek_block")
 
 
 def parse(ctx: ParseContext) -> None:

@@ -165,12 +165,9 @@ class RowBatch:
             data[name] = pa.array(values, type=kind)
         table = pa.table(data)
         con = self.ctx.con
-        con.register("_appliance_rows", table)
-        try:
-            staged = con.sql("SELECT * EXCLUDE (dedup_text, extra), extra::JSON AS extra, "
-                             "hash(dedup_text) AS dedup_key FROM _appliance_rows").to_arrow_table()
-        finally:
-            con.unregister("_appliance_rows")
+        _appliance_rows = table  # noqa: F841  (read by name, see sink.NetEventWriter.insert)
+        staged = con.sql("SELECT * EXCLUDE (dedup_text, extra), extra::JSON AS extra, "
+                         "hash(dedup_text) AS dedup_key FROM _appliance_rows").to_arrow_table()
         self.writer.insert(staged, host_from_addresses=True)
 
     def finish(self, n_other: int = 0, what: str = "lines") -> None:

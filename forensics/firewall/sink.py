@@ -15,7 +15,9 @@ one event, two provenance entries (view ``net_event_provenance``).
 
 from __future__ import annotations
 
+import os
 import uuid
+import weakref
 from typing import Any
 
 import pyarrow as pa
@@ -62,9 +64,19 @@ class NetEventWriter:
         self.addresses = ClusterAddresses.from_case(ctx.con)
         self.direction_sql = self.addresses.direction_sql("src_ip", "dst_ip")
         self.rows = 0
+        self._parquet = None
+        self._schema = None
+        self._scratch = None
 
     def _columns(self) -> list[str]:
         return self.ctx.table_columns("net_events")
+
+    def _column_types(self) -> list[tuple[str, str]]:
+        if getattr(self, "_types", None) is None:
+            self._types = [(name, kind) for name, kind in self.ctx.con.execute(
+                "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'net_events' "
+                "AND table_schema = 'main' ORDER BY ordinal_position").fetchall()]
+        return self._types
 
     def insert(self, data: Any, select: str | None = None, host_from_addresses: bool = False,
                canonical: bool = False) -> int:
@@ -75,54 +87,89 @@ class NetEventWriter:
         the record's time. ``canonical``: the addresses are canonical text already (the netfilter
         reader writes them so), which skips the check."""
         con = self.ctx.con
-        view = f"_net_src_{uuid.uuid4().hex[:12]}"
-        registered = False
         if isinstance(data, str):
             source = f"({data})"
         else:
-            con.register(view, data)
-            registered = True
-            source = view
+            # read by name from this frame (a replacement scan): a registered table would stay
+            # alive until the evidence file's transaction commits
+            _fw_rows = data  # noqa: F841
+            source = "_fw_rows"
         inner = f"SELECT * FROM {source}" if select is None else f"WITH v AS (SELECT * FROM {source}) {select}"
-        try:
-            present = {row[0] for row in con.execute(f"DESCRIBE {inner}").fetchall()}
-            given_direction = "direction" in present  # computed by the parser already
-            wanted = [c for c in self._columns() if c in present and c not in ("direction", "source_format", "host")]
-            addresses = [c for c in ("src_ip", "dst_ip", "src_private_ip") if c in present]
-            if addresses and not canonical:  # canonical text before direction and host lookups read it
-                inner = ("SELECT * REPLACE (" + ", ".join(f"{canonical_ip_sql(c)} AS {c}" for c in addresses)
-                         + f") FROM ({inner})")
-            select_list = [f"v.{c}" for c in wanted]
-            joins = ""
-            if host_from_addresses:
-                leases = self._host_map()
-                private = "v.src_private_ip" if "src_private_ip" in present else "NULL::VARCHAR"
-                parts = (["v.host"] if "host" in present else []) + ["hp.host", "hs.host", "hd.host"]
-                joins = (f" LEFT JOIN _fw_host_static hp ON hp.ip = {private}"
-                         " LEFT JOIN _fw_host_static hs ON hs.ip = v.src_ip"
-                         " LEFT JOIN _fw_host_static hd ON hd.ip = v.dst_ip")
-                if leases:  # time-bounded addresses (sandbox leases): one host at the record's time
-                    for column in (private, "v.src_ip", "v.dst_ip"):
-                        parts.append(f"(SELECT min(l.host) FROM _fw_host_leases l WHERE l.ip = {column} "
-                                     f"AND {_valid('l')})")
-                host_expr = "coalesce(" + ", ".join(parts) + ")"
-            else:
-                host_expr = "v.host" if "host" in present else "NULL::VARCHAR"
-            select_list.append(f"{host_expr} AS host")
-            select_list.append("v.direction" if given_direction else
-                               f"{self.direction_sql.replace('src_ip', 'v.src_ip').replace('dst_ip', 'v.dst_ip')} "
-                               f"AS direction")
-            select_list.append(f"{sql_string(self.source_format)} AS source_format")
-            sql = f"SELECT {', '.join(select_list)} FROM ({inner}) v{joins}"
-            count = self.ctx.insert("net_events", sql)
-        finally:
-            if registered:
-                con.unregister(view)
+        present = {row[0] for row in con.execute(f"DESCRIBE {inner}").fetchall()}
+        given_direction = "direction" in present  # computed by the parser already
+        wanted = [c for c in self._columns() if c in present and c not in ("direction", "source_format", "host")]
+        addresses = [c for c in ("src_ip", "dst_ip", "src_private_ip") if c in present]
+        if addresses and not canonical:  # canonical text before direction and host lookups read it
+            inner = ("SELECT * REPLACE (" + ", ".join(f"{canonical_ip_sql(c)} AS {c}" for c in addresses)
+                     + f") FROM ({inner})")
+        select_list = [f"v.{c}" for c in wanted]
+        joins = ""
+        if host_from_addresses:
+            leases = self._host_map()
+            private = "v.src_private_ip" if "src_private_ip" in present else "NULL::VARCHAR"
+            parts = (["v.host"] if "host" in present else []) + ["hp.host", "hs.host", "hd.host"]
+            joins = (f" LEFT JOIN _fw_host_static hp ON hp.ip = {private}"
+                     " LEFT JOIN _fw_host_static hs ON hs.ip = v.src_ip"
+                     " LEFT JOIN _fw_host_static hd ON hd.ip = v.dst_ip")
+            if leases:  # time-bounded addresses (sandbox leases): one host at the record's time
+                for column in (private, "v.src_ip", "v.dst_ip"):
+                    parts.append(f"(SELECT min(l.host) FROM _fw_host_leases l WHERE l.ip = {column} "
+                                 f"AND {_valid('l')})")
+            host_expr = "coalesce(" + ", ".join(parts) + ")"
+        else:
+            host_expr = "v.host" if "host" in present else "NULL::VARCHAR"
+        select_list.append(f"{host_expr} AS host")
+        select_list.append("v.direction" if given_direction else
+                           f"{self.direction_sql.replace('src_ip', 'v.src_ip').replace('dst_ip', 'v.dst_ip')} "
+                           f"AS direction")
+        select_list.append(f"{sql_string(self.source_format)} AS source_format")
+        # every net_events column, so that every staged batch has one schema
+        given = {c for c in wanted} | {"host", "direction", "source_format"}
+        for name, kind in self._column_types():
+            if name not in given and name != "evidence_id":
+                select_list.append(f"NULL::{kind} AS \"{name}\"")
+        sql = f"SELECT {', '.join(select_list)} FROM ({inner}) v{joins}"
+        count = self._stage(con.sql(sql).to_arrow_table())
         self.rows += count
         return count
 
+    # Rows are staged in a Parquet file and inserted with one statement when the file is done.
+    # Block by block INSERTs inside the file's one transaction keep every uncommitted row in
+    # memory (about a kilobyte a row); one large INSERT lets DuckDB write row groups straight to
+    # the case file, so memory stays flat however big the evidence is.
+    def _stage(self, table) -> int:
+        import pyarrow.parquet as pq
+
+        if table.num_rows == 0:
+            return 0
+        if self._parquet is None:
+            path = self.ctx.scratch_path(".parquet")
+            self._schema = table.schema
+            self._parquet = pq.ParquetWriter(str(path), self._schema, compression="zstd")
+            self._scratch = path
+            self._cleanup = weakref.finalize(self, _remove_quietly, str(path))
+        if table.schema != self._schema:
+            table = table.select(self._schema.names).cast(self._schema)
+        self._parquet.write_table(table, row_group_size=131072)
+        return table.num_rows
+
+    def flush(self) -> int:
+        """Insert the staged rows into net_events (one statement). Returns the rows inserted."""
+        if self._parquet is None:
+            return 0
+        self._parquet.close()
+        self._parquet = None
+        try:
+            count = self.ctx.insert("net_events", f"SELECT * FROM read_parquet({sql_string(self._scratch)})")
+        finally:
+            self._cleanup()
+        return count
+
     def _host_map(self) -> int:
-        """Temporary lookup tables: static addresses (one host each) and time-bounded leases."""
+        """Temporary lookup tables: static addresses (one host each) and time-bounded leases.
+        Made once per file: inside the file's transaction a replaced table would be kept."""
+        if getattr(self, "_leases", None) is not None:
+            return self._leases
         con = self.ctx.con
         con.execute(
             "CREATE OR REPLACE TEMP TABLE _fw_host_static AS SELECT ip, min(host) AS host FROM host_addresses "
@@ -131,10 +178,13 @@ class NetEventWriter:
             "CREATE OR REPLACE TEMP TABLE _fw_host_leases AS SELECT ip, host, valid_from, valid_to "
             "FROM host_addresses WHERE host IS NOT NULL AND ip IS NOT NULL "
             "AND (valid_from IS NOT NULL OR valid_to IS NOT NULL)")
-        return int(con.execute("SELECT count(*) FROM _fw_host_leases").fetchall()[0][0])
+        self._leases = int(con.execute("SELECT count(*) FROM _fw_host_leases").fetchall()[0][0])
+        return self._leases
 
     def deduplicate(self) -> int:
-        """Fold rows of this evidence that repeat a row of another file of the same family."""
+        """Write the staged rows, then fold rows of this evidence that repeat a row of another file
+        of the same family. Every parser calls it once, at the end of its file."""
+        self.flush()
         if not self.family or not self.rows:
             return 0
         con = self.ctx.con
@@ -209,3 +259,10 @@ class HostNames:
             if known:
                 return known
         return self.hint or name
+
+
+def _remove_quietly(path: str) -> None:
+    try:
+        os.remove(path)
+    except OSError:
+        pass
