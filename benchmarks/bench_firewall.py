@@ -194,7 +194,8 @@ def measure(kind: str, path: str) -> dict:
         from forensics import Case
 
         with tempfile.TemporaryDirectory(dir=str(DATA)) as tmp:
-            with Case(os.path.join(tmp, "case.duckdb"), tmp_dir=tmp) as case:
+            limit = os.environ.get("BENCH_MEMORY_LIMIT") or None
+            with Case(os.path.join(tmp, "case.duckdb"), tmp_dir=tmp, memory_limit=limit) as case:
                 summary = case.ingest([path], year=2026, timezone="Asia/Shanghai")
                 detail["rows"] = summary.records
                 detail["warnings"] = summary.warnings
@@ -246,6 +247,7 @@ def main() -> None:
     parser.add_argument("--lines", type=int, action="append", help="netfilter lines (repeatable)")
     parser.add_argument("--flows", type=int, action="append", help="VPC flow records (repeatable)")
     parser.add_argument("--keep", action="store_true", help="keep the generated files")
+    parser.add_argument("--memory-limit", help="DuckDB memory_limit of the case in the ingest runs (e.g. 1GB)")
     parser.add_argument("--measure", help=argparse.SUPPRESS)
     parser.add_argument("--file", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -254,6 +256,8 @@ def main() -> None:
         return
     DATA.mkdir(exist_ok=True)
     OUT.mkdir(exist_ok=True)
+    if args.memory_limit:
+        os.environ["BENCH_MEMORY_LIMIT"] = args.memory_limit
     results = []
     for n in args.lines or [2_000_000]:
         path = DATA / f"netfilter-{n}.log"
