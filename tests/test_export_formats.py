@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import csv
 import json
-import subprocess
-import sys
 
 import duckdb
 import pytest
 
 from forensics.errors import ForensicsError
-from test_report_fixture import WALLET, make_incident_case
+from test_report_fixture import WALLET, make_incident_case, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -139,14 +137,13 @@ def test_a_case_without_capture_or_agent_tables_still_exports(tmp_path):
     assert "dl.example.net" not in set(frame["value"])  # that one only the agent's command named
 
 
-def test_export_commands(tmp_path):
+def test_export_commands(tmp_path, capsys):
     make_incident_case(tmp_path / "case.duckdb").close()
     for args in (["timesketch", "--out", str(tmp_path / "t.jsonl")], ["parquet", "--out", str(tmp_path / "pq")],
                  ["iocs", "--out", str(tmp_path / "iocs")]):
-        result = subprocess.run([sys.executable, "-m", "forensics", "export", *args, "--case",
-                                 str(tmp_path / "case.duckdb")], capture_output=True, text=True, timeout=300)
-        assert result.returncode == 0, result.stderr
-        assert json.loads(result.stdout)["kind"] == args[0]
-    result = subprocess.run([sys.executable, "-m", "forensics", "export", "iocs", "--out", str(tmp_path / "iocs"),
-                             "--case", str(tmp_path / "case.duckdb")], capture_output=True, text=True, timeout=300)
-    assert result.returncode == 1 and "already exists" in result.stderr
+        code, out, err = run_cli(capsys, "export", *args, "--case", str(tmp_path / "case.duckdb"))
+        assert code == 0, err
+        assert json.loads(out)["kind"] == args[0]
+    code, out, err = run_cli(capsys, "export", "iocs", "--out", str(tmp_path / "iocs"), "--case",
+                             str(tmp_path / "case.duckdb"))
+    assert code == 1 and "already exists" in err

@@ -6,14 +6,12 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import subprocess
-import sys
 
 import pytest
 
 from forensics import Case, queryfiles
 from forensics.errors import QueryError
-from test_report_fixture import HOSTILE, make_incident_case
+from test_report_fixture import HOSTILE, make_incident_case, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -155,9 +153,10 @@ def test_an_older_case_without_agent_and_gpu_tables_drops_those_sections(tmp_pat
     assert missing == {"report/70_agent_flagged_trajectories", "report/75_gpu_overview"}
     assert "agent_actions" in skipped["report/70_agent_flagged_trajectories"]
     # no correlation was run on this case: the incident sections have nothing to say and say so
-    assert {n for n in skipped if n.startswith("report/2")} == {
-        "report/21_incidents", "report/22_incident_answers", "report/23_incident_timeline",
-        "report/24_unattributed", "report/27_clock_offsets", "report/29_incident_figures"}
+    incident_sections = {q.name for q in queryfiles.discover("report")
+                         if q.name.startswith("report/2") and q.name != "report/20_findings"}
+    assert len(incident_sections) >= 6
+    assert {n for n in skipped if n.startswith("report/2")} == incident_sections
     assert _section(result, "20_findings").row_count == 6
     html = (tmp_path / "report" / "report.html").read_text()
     assert "Sections not in this report" in html and "GPU telemetry overview" in html
@@ -186,13 +185,12 @@ def test_evidence_text_is_escaped_in_html(incident):
     assert "default-src 'none'" in page
 
 
-def test_report_command_writes_the_files(tmp_path):
+def test_report_command_writes_the_files(tmp_path, capsys):
     make_incident_case(tmp_path / "case.duckdb").close()
-    result = subprocess.run([sys.executable, "-m", "forensics", "report", "--case", str(tmp_path / "case.duckdb"),
-                             "--out", str(tmp_path / "cli"), "--format", "md", "--no-plots"],
-                            capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr
-    assert re.match(r"\d+ sections \(\d+ not in this case\) written to", result.stdout)
+    code, out, err = run_cli(capsys, "report", "--case", str(tmp_path / "case.duckdb"), "--out", str(tmp_path / "cli"),
+                             "--format", "md", "--no-plots")
+    assert code == 0, err
+    assert re.match(r"\d+ sections \(\d+ not in this case\) written to", out)
     assert (tmp_path / "cli" / "report.md").exists() and not (tmp_path / "cli" / "report.html").exists()
     assert not (tmp_path / "cli" / "plots").exists()
 

@@ -183,3 +183,16 @@ def test_the_fixture_case_has_the_story(tmp_path):
         assert counts["agent_steps"] == 16 and counts["findings"] == 6 and counts["gpu_samples"] == 361 * 8
         timeline = case.timeline(source="finding")
         assert list(timeline["kind"])[:3] == ["probe", "tunnel", "agent_mining"]
+
+
+def run_cli(capsys, *args: str) -> tuple[int, str, str]:
+    """Run the ``forensics`` command line in this process: exit code, standard output and error."""
+    from forensics.cli import main
+
+    try:
+        main(list(args))
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    out, err = capsys.readouterr()
+    return code, out, err

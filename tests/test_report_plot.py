@@ -4,14 +4,12 @@ session and the alerts on the same time axis."""
 from __future__ import annotations
 
 import struct
-import subprocess
-import sys
 
 import pytest
 
 from forensics import Case
 from forensics.errors import QueryError
-from test_report_fixture import make_incident_case
+from test_report_fixture import make_incident_case, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -79,12 +77,11 @@ def test_nothing_to_plot_is_a_clear_error(tmp_path):
             empty.plot_timeline()
 
 
-def test_plot_command(tmp_path):
+def test_plot_command(tmp_path, capsys):
     make_incident_case(tmp_path / "case.duckdb").close()
-    result = subprocess.run([sys.executable, "-m", "forensics", "plot", "--case", str(tmp_path / "case.duckdb"),
-                             "--out", str(tmp_path / "t.png")], capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr
-    assert "GPUs that jumped after the pivot: 6, 7" in result.stdout
+    code, out, err = run_cli(capsys, "plot", "--case", str(tmp_path / "case.duckdb"), "--out", str(tmp_path / "t.png"))
+    assert code == 0, err
+    assert "GPUs that jumped after the pivot: 6, 7" in out
     assert png_size((tmp_path / "t.png").read_bytes()) == (1300, 680)
 
 
