@@ -74,8 +74,9 @@ def _section(result, slug):
 def test_the_incident_leads_the_report_with_its_summary(incident_report):
     _, result = incident_report
     names = [s.slug for s in result.sections]
-    assert names.index("21_incidents") < names.index("22_incident_answers") < names.index("23_incident_timeline")
-    incident = _section(result, "21_incidents").records()[0]
+    assert names[:3] == ["00_case_overview", "02_incidents", "03_incident_answers"]  # the incident first
+    assert names.index("04_incident_figures") < names.index("05_incident_timeline") < names.index("20_findings")
+    incident = _section(result, "02_incidents").records()[0]
     assert incident["severity"] == "critical" and incident["trajectories"] == ["traj-000317"]
     markdown = (result.out_dir / "report.md").read_text()
     assert "### critical · reverse tunnel, probe and mining by traj-000317 on gpu-node-03" in markdown
@@ -85,7 +86,7 @@ def test_the_incident_leads_the_report_with_its_summary(incident_report):
 
 def test_answers_come_in_the_order_a_responder_asks_them(incident_report):
     _, result = incident_report
-    answers = _section(result, "22_incident_answers").records()
+    answers = _section(result, "03_incident_answers").records()
     assert [a["question"] for a in answers] == ["first agent action", "tunnels", "mining"]
     mining = answers[2]["answer"][0]
     assert (mining["coin"], mining["wallet"], mining["shares"]["accepted"]) == ("Monero", WALLET, 11)
@@ -96,7 +97,7 @@ def test_answers_come_in_the_order_a_responder_asks_them(incident_report):
 
 def test_the_chained_timeline_lists_each_link_with_both_ends_evidence(incident_report):
     _, result = incident_report
-    chain = _section(result, "23_incident_timeline").records()
+    chain = _section(result, "05_incident_timeline").records()
     assert [(c["step"], c["effect_kind"]) for c in chain] == [(5, "probe"), (10, "finding"), (14, "stratum_login")]
     assert chain[2]["delta_s"] == 10.0
     assert chain[1]["evidence"] == [
@@ -107,11 +108,11 @@ def test_the_chained_timeline_lists_each_link_with_both_ends_evidence(incident_r
 
 def test_unattributed_and_clock_offsets(incident_report):
     _, result = incident_report
-    unattributed = _section(result, "24_unattributed").records()
+    unattributed = _section(result, "06_unattributed").records()
     assert [(u["kind"], u["src_ip"]) for u in unattributed] == [("bruteforce", "203.0.113.200")]
     assert unattributed[0]["reason"].startswith("not caused by any agent step")
     assert unattributed[0]["evidence"][0]["locator"] == "line:4"
-    offsets = _section(result, "27_clock_offsets").records()
+    offsets = _section(result, "45_clock_offsets").records()
     assert [(o["host"], o["offset_s"], o["chosen"]) for o in offsets] == [("gpu-node-03", -4.2, True)]
 
 
@@ -119,8 +120,8 @@ def test_one_figure_per_incident_replaces_the_host_figure(incident_report):
     case, result = incident_report
     skipped = {s.name: s.reason for s in result.skipped}
     assert skipped["report/30_timeline_figure"] == "incidents has rows: the sections on it cover this"
-    figures = _section(result, "29_incident_figures")
-    assert len(figures.plots) == 1 and figures.plots[0].file == "plots/29_incident_figures-1.png"
+    figures = _section(result, "04_incident_figures")
+    assert len(figures.plots) == 1 and figures.plots[0].file == "plots/04_incident_figures-1.png"
     facts = figures.plots[0].facts
     assert facts["host"] == "gpu-node-03" and facts["affected_gpus"] == [6, 7]
     assert facts["clock"] == "corrected" and facts["host_clock_offset_s"] == -4.2
@@ -131,5 +132,5 @@ def test_one_figure_per_incident_replaces_the_host_figure(incident_report):
     assert as_stamped["clock"] == "as stamped" and corrected["clock"] == "corrected"
     assert as_stamped["gpus"][0]["first_sample"] == "2026-02-17T03:00:00Z"
     assert corrected["gpus"][0]["first_sample"] == "2026-02-17T03:00:04Z"  # 03:00:04.2 in a 1 s bucket
-    assert (result.out_dir / "plots" / "29_incident_figures-1.png").read_bytes()[:4] == b"\x89PNG"
+    assert (result.out_dir / "plots" / "04_incident_figures-1.png").read_bytes()[:4] == b"\x89PNG"
     assert dt.datetime.fromisoformat(facts["window_start"].replace("Z", "+00:00")) <= at(10)

@@ -120,23 +120,23 @@ def _seconds(stamp: str) -> float:
 
 def test_the_sample_report_opens_with_the_incident_and_its_answers(sample, truth, tmp_path):
     case, _ = sample
-    result = case.report(tmp_path / "incident", only=["21_incidents", "22_incident_answers", "23_incident_timeline",
-                                                      "24_unattributed", "29_incident_figures"])
+    result = case.report(tmp_path / "incident", only=["02_incidents", "03_incident_answers", "05_incident_timeline",
+                                                      "06_unattributed", "04_incident_figures"])
     sections = {s.slug: s for s in result.sections}
-    incidents = sections["21_incidents"].records()
+    incidents = sections["02_incidents"].records()
     main = next(i for i in incidents if "traj-000317" in i["trajectories"])
     assert set(truth["trajectories_to_exclude"]) <= set(main["trajectories"])
-    answers = {a["question"]: a["answer"] for a in sections["22_incident_answers"].records()
+    answers = {a["question"]: a["answer"] for a in sections["03_incident_answers"].records()
                if a["incident"].startswith(f"incident {main['incident_id']}:")}
     assert list(answers)[:3] == ["first agent action", "probes", "tunnels"]
     assert answers["first agent action"]["step"] == truth["first_agent_action"]["step"]
     assert truth["mining"]["wallet"] in json.dumps(answers["mining"])
-    chain = [r for r in sections["23_incident_timeline"].records() if r["trajectory_id"] == "traj-000317"]
+    chain = [r for r in sections["05_incident_timeline"].records() if r["trajectory_id"] == "traj-000317"]
     assert {r["step"] for r in chain} >= {11, 12, 14}
     assert all(r["evidence"] and r["evidence"][0]["sha256"] for r in chain)
-    unattributed = sections["24_unattributed"].records()
+    unattributed = sections["06_unattributed"].records()
     assert any(u["src_ip"] == "203.0.113.200" for u in unattributed)  # the brute force is nobody's step
-    figure = sections["29_incident_figures"].plots[0].facts
+    figure = sections["04_incident_figures"].plots[0].facts
     assert figure["host"] == "gpu-node-03" and figure["affected_gpus"] == [6, 7]
     assert figure["clock"] == "corrected"
     assert abs(figure["host_clock_offset_s"] - truth["clock_skew"]["gpu-node-03"]) < 0.5
