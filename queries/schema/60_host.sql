@@ -172,24 +172,16 @@ CREATE OR REPLACE MACRO container_id_match(a, b) AS (
          OR starts_with(container_id_norm(b), container_id_norm(a)))
 );
 
--- Matching a launch to the shell text an agent sent. A regular expression that finds the argv
--- as a run of words in the text: quotes and backslashes between words are allowed, and a word that
--- is a path matches by its last component (the agent typed ./xmrig-6.21.0/xmrig, the kernel saw
--- /tmp/.cache/xmrig-6.21.0/xmrig).
-CREATE OR REPLACE MACRO argv_word_pattern(a) AS (
-    CASE WHEN contains(a, '/') AND NOT regexp_matches(a, '\s')
-         THEN '(\S*/)?' || regexp_escape(regexp_extract(a, '[^/]*$'))
-         ELSE regexp_escape(a) END
+-- Matching a launch to the shell text an agent sent, without a pattern per pair: both sides are
+-- reduced to the same words once each (quotes and backslashes dropped, shell operators made words
+-- of their own, a path cut to its last component: the agent typed ./xmrig-6.21.0/xmrig, the kernel
+-- saw /tmp/.cache/xmrig-6.21.0/xmrig; blanks collapsed, one space at each end), so that "this argv
+-- is a run of words of that command" is a substring test.
+CREATE OR REPLACE MACRO shell_text_words(t) AS (
+    ' ' || trim(regexp_replace(regexp_replace(regexp_replace(regexp_replace(t,
+        '[''"\\]', '', 'g'), '([;&|()<>`])', ' \1 ', 'g'), '\S*/', '', 'g'), '\s+', ' ', 'g')) || ' '
 );
-CREATE OR REPLACE MACRO argv_pattern(argv) AS (
-    '(^|[\s;&|(`''"])(\S*/)?' || regexp_escape(regexp_extract(argv[1], '[^/]*$'))
-    || array_to_string(list_transform(argv[2:], lambda a: '[''"\s\\]+' || argv_word_pattern(a)), '')
-    || '($|[\s;&|)`''"\\])'
-);
--- The program name as a command word of the text.
-CREATE OR REPLACE MACRO program_pattern(name) AS (
-    '(^|[\s;&|(`''"])(\S*/)?' || regexp_escape(name) || '($|[\s;&|)`''"])'
-);
+CREATE OR REPLACE MACRO argv_words(argv) AS shell_text_words(array_to_string(argv, ' '));
 -- Shell text with quotes and backslashes dropped and blanks collapsed, for equality tests.
 CREATE OR REPLACE MACRO shell_words(t) AS (
     trim(regexp_replace(regexp_replace(t, '[''"\\]', '', 'g'), '\s+', ' ', 'g'))
@@ -285,7 +277,14 @@ CREATE OR REPLACE MACRO step_process_candidates(window_s := 120, skew_s := 10) A
 WITH RECURSIVE steps AS (
     SELECT s.run_id, s.trajectory_id, s.step, s.call_index, s.ts, s.ts_end, s.command,
            coalesce(s.sandbox, t.sandbox) AS sandbox, s.container_id, coalesce(s.host, t.host) AS host,
-           s.evidence_id, s.locator, shell_words(s.command) AS command_words
+           s.evidence_id, s.locator, shell_words(s.command) AS command_words,
+           shell_text_words(s.command) AS text_words,
+           -- a step's launches start before the trajectory's next step does (background jobs too:
+           -- they are started, not finished, by then); window_s caps steps with no later step
+           least(coalesce(s.ts_end, s.ts + to_seconds(window_s)),
+                 coalesce(lead(s.ts) OVER (PARTITION BY s.evidence_id, s.trajectory_id ORDER BY s.step, s.call_index),
+                          s.ts + to_seconds(window_s)),
+                 s.ts + to_seconds(window_s)) AS window_end
     FROM agent_steps s
     LEFT JOIN (SELECT value, any_value(host) AS host, any_value(sandbox) AS sandbox FROM entities
                WHERE kind = 'trajectory' GROUP BY value) t ON t.value = s.trajectory_id
@@ -298,7 +297,8 @@ WITH RECURSIVE steps AS (
            CASE WHEN len(argv) >= 2 AND starts_with(argv[2], '/') AND regexp_full_match(
                          regexp_extract(argv[1], '[^/]*$'),
                          '(python|pypy|perl|ruby|php)[0-9.]*|node(js)?|bash|sh|dash|zsh|ksh|env')
-                THEN argv[2:] END AS script_argv
+                THEN argv[2:] END AS script_argv,
+           argv_words(argv) AS words
     FROM process_tree
     WHERE ts IS NOT NULL AND (sandbox_depth IS NULL OR sandbox_depth > 0)
 ), pairs AS (
@@ -306,31 +306,30 @@ WITH RECURSIVE steps AS (
     -- that DuckDB hashes on the key instead of comparing every step with every launch
     SELECT s.*, p.proc_id, p.parent_proc_id, p.host AS proc_host, p.pid, p.ppid, p.exe, p.argv, p.script_argv,
            p.program, p.exe_name, p.ts AS proc_ts, p.sandbox AS proc_sandbox, p.evidence_id AS proc_evidence_id,
-           p.locator AS proc_locator, true AS same_sandbox
+           p.locator AS proc_locator, p.words, true AS same_sandbox
     FROM steps s JOIN procs p ON p.sandbox = s.sandbox
-     AND p.ts BETWEEN s.ts - to_seconds(skew_s) AND coalesce(s.ts_end, s.ts + to_seconds(window_s)) + to_seconds(skew_s)
+     AND p.ts BETWEEN s.ts - to_seconds(skew_s) AND greatest(s.window_end, s.ts) + to_seconds(skew_s)
     UNION ALL
     SELECT s.*, p.proc_id, p.parent_proc_id, p.host, p.pid, p.ppid, p.exe, p.argv, p.script_argv,
-           p.program, p.exe_name, p.ts, p.sandbox, p.evidence_id, p.locator, true
+           p.program, p.exe_name, p.ts, p.sandbox, p.evidence_id, p.locator, p.words, true
     FROM steps s JOIN procs p ON p.cid12 = left(container_id_norm(s.container_id), 12)
      AND container_id_match(p.container_id, s.container_id) AND p.sandbox IS DISTINCT FROM s.sandbox
-     AND p.ts BETWEEN s.ts - to_seconds(skew_s) AND coalesce(s.ts_end, s.ts + to_seconds(window_s)) + to_seconds(skew_s)
+     AND p.ts BETWEEN s.ts - to_seconds(skew_s) AND greatest(s.window_end, s.ts) + to_seconds(skew_s)
     UNION ALL
     SELECT s.*, p.proc_id, p.parent_proc_id, p.host, p.pid, p.ppid, p.exe, p.argv, p.script_argv,
-           p.program, p.exe_name, p.ts, p.sandbox, p.evidence_id, p.locator, false
+           p.program, p.exe_name, p.ts, p.sandbox, p.evidence_id, p.locator, p.words, false
     FROM steps s JOIN procs p ON p.host = s.host AND s.sandbox IS NULL AND s.container_id IS NULL
-     AND p.ts BETWEEN s.ts - to_seconds(skew_s) AND coalesce(s.ts_end, s.ts + to_seconds(window_s)) + to_seconds(skew_s)
+     AND p.ts BETWEEN s.ts - to_seconds(skew_s) AND greatest(s.window_end, s.ts) + to_seconds(skew_s)
 ), direct AS (
     SELECT *,
            CASE WHEN program IN ('bash', 'sh', 'dash', 'zsh', 'ash', 'ksh') AND len(argv) >= 3
                      AND regexp_full_match(argv[2], '-[a-z]*c[a-z]*') AND shell_words(argv[3]) = command_words
                     THEN 'shell -c'
-                WHEN len(argv) >= 1 AND regexp_matches(command, argv_pattern(argv)) THEN 'argv'
-                WHEN script_argv IS NOT NULL AND regexp_matches(command, argv_pattern(script_argv)) THEN 'argv'
-                WHEN regexp_matches(command, program_pattern(program))
-                     OR regexp_matches(command, program_pattern(exe_name))
+                WHEN contains(text_words, words) THEN 'argv'
+                WHEN script_argv IS NOT NULL AND contains(text_words, argv_words(script_argv)) THEN 'argv'
+                WHEN contains(text_words, ' ' || program || ' ') OR contains(text_words, ' ' || exe_name || ' ')
                      OR (script_argv IS NOT NULL
-                         AND regexp_matches(command, program_pattern(regexp_extract(script_argv[1], '[^/]*$'))))
+                         AND contains(text_words, ' ' || regexp_extract(script_argv[1], '[^/]*$') || ' '))
                     THEN 'program'
            END AS basis
     FROM pairs
