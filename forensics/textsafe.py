@@ -9,15 +9,15 @@ keeps printable text and renders everything else as a visible escape (``\\x1b``,
 from __future__ import annotations
 
 import re
-import unicodedata
 
 # C0 controls except tab and newline, DEL, C1 controls; bidi embeddings/overrides/isolates,
-# zero-width and line/paragraph separators that reorder or hide text.
+# zero-width and line/paragraph separators that reorder or hide text; lone surrogates (from
+# surrogateescape decoding), which no terminal encoding can carry. One pattern, one pass.
 _UNSAFE = re.compile(
-    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]"
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\ud800-\udfff]"
 )
 _UNSAFE_SINGLE_LINE = re.compile(
-    "[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]"
+    "[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\ud800-\udfff]"
 )
 
 
@@ -47,9 +47,6 @@ def terminal_safe(value: object, single_line: bool = True, max_len: int | None =
         text = str(value)
     pattern = _UNSAFE_SINGLE_LINE if single_line else _UNSAFE
     text = pattern.sub(_escape, text)
-    # Lone surrogates (from surrogateescape decoding) cannot be encoded to the terminal.
-    if any(0xD800 <= ord(c) <= 0xDFFF for c in text):
-        text = "".join(f"\\u{ord(c):04x}" if 0xD800 <= ord(c) <= 0xDFFF else c for c in text)
     if max_len is not None and len(text) > max_len:
         text = text[: max(0, max_len - 1)] + "…"
     return text
@@ -57,4 +54,4 @@ def terminal_safe(value: object, single_line: bool = True, max_len: int | None =
 
 def is_printable_text(text: str) -> bool:
     """True when ``text`` holds no characters that :func:`terminal_safe` would escape."""
-    return not _UNSAFE.search(text) and all(unicodedata.category(c) != "Cs" for c in text)
+    return not _UNSAFE.search(text)

@@ -12,37 +12,16 @@ import datetime as dt
 import decimal
 import json
 import math
-import re
 import uuid
 from typing import Any
 
+from forensics.textsafe import terminal_safe
+
 FLOAT_DIGITS = 6
 
-# The characters forensics.textsafe shows as escapes (C0/C1 controls, DEL, bidi embeddings and
-# overrides, zero-width and separator characters, BOM), plus lone surrogates, in one pattern:
-# reports escape every cell, so this runs once per value instead of once per character.
-_INVISIBLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff"
-                        "\ud800-\udfff]")
-_INVISIBLE_LINE = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff"
-                             "\ud800-\udfff]")
-
-
-def _escape_char(match: re.Match[str]) -> str:
-    code = ord(match.group(0))
-    if code == 0x0A:
-        return "\\n"
-    if code == 0x09:
-        return "\\t"
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
-
-
 def visible(value: Any, single_line: bool = False) -> str:
-    """Text with control, bidi and invisible characters shown as escapes (as textsafe does)."""
-    if value is None:
-        return ""
-    if isinstance(value, bytes):
-        value = value.decode("utf-8", errors="backslashreplace")
-    return (_INVISIBLE_LINE if single_line else _INVISIBLE).sub(_escape_char, str(value))
+    """Text with control, bidi and invisible characters shown as escapes (see forensics.textsafe)."""
+    return terminal_safe(value, single_line=single_line)
 
 
 def iso_utc(value: dt.datetime | dt.date | dt.time) -> str:
