@@ -27,7 +27,6 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 import duckdb
@@ -37,8 +36,6 @@ from . import queryfiles
 from .errors import QueryError
 
 STAGES = ("skew", "correlate", "link", "incident")
-SEVERITY_ORDER = ["info", "low", "medium", "high", "critical"]
-NOT_CAUSED = "not caused by any agent step in evidence"
 
 
 @dataclass

@@ -209,3 +209,19 @@ def test_a_probe_range_with_its_ports_links_every_attempt_and_the_answer_counts_
     assert probe["answered"] == ["10.20.1.2:22"]
     assert probe["outcomes"] == {"open": 1, "refused": 0, "dropped": 4, "no_answer": 3}
     assert probe["claimed_open_by_output"] == ["10.20.1.2:22"]
+
+
+def test_investigate_hands_each_setting_to_the_queries_that_declare_it(tiny):
+    from forensics.errors import QueryError
+
+    _tunnel_step(tiny)
+    tiny.net(at(60 + 90), "node-a", "10.244.1.10", 43218, "203.0.113.50", 22, path="kern.log")
+    # a 60 s window leaves the SYN 88 s after the step's end out; gpu_hour_price also reaches detections
+    result = tiny.case.investigate_after_ingest(params={"link_window_s": "60", "gpu_hour_price": "3"})
+    assert result["link"]["links_by_rule"]["link/10_step_connections"] == 0
+    assert result["incidents"] == []
+    result = tiny.case.investigate_after_ingest(params={"link_window_s": "120"})
+    assert result["link"]["links_by_rule"]["link/10_step_connections"] == 1
+    assert [i["trajectories"] for i in result["incidents"]] == [["traj-1"]]
+    with pytest.raises(QueryError, match="no detection or link query takes parameter no_such_setting"):
+        tiny.case.investigate_after_ingest(params={"no_such_setting": "1"})
