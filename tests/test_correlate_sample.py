@@ -314,6 +314,15 @@ def test_the_mining_answer_gives_pool_coin_wallet_and_shares(incident, truth):
     assert expected["pid"] in mining["miner"]["pids"]
 
 
+def test_the_shares_say_the_session_outlived_the_capture(case, incident, truth):
+    if not _cloud_firewall_parsed(case):
+        pytest.skip("the cloud firewall log is not parsed in this case")
+    (mining,) = incident["answers"]["mining"]
+    end = truth["mining"]["whole_session_simulated"]["end"]
+    assert abs(_ts(mining["session_last_record"]) - _ts(end)) < 1.0
+    assert mining["shares_note"].endswith("records of the connection go on until 2026-02-17 04:40:00 UTC")
+
+
 def test_the_gpu_answer_gives_the_diverted_gpus_hours_and_cost(incident, truth):
     gpus = incident["answers"]["gpus"]
     expected = truth["gpu_diversion"]

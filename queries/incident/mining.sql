@@ -30,9 +30,9 @@ WITH msteps AS (
     WHERE l.effect_kind = 'finding' AND f.detector = 'detect/mining_stratum'
     QUALIFY row_number() OVER (PARTITION BY l.cause_evidence_id, l.cause_locator ORDER BY f.ts_start, f.finding_id) = 1
 ), conn AS (
-    SELECT l.cause_evidence_id, l.cause_locator, max(coalesce(lr.ts_corrected, l.effect_ts_end)) AS last_record,
-           count(*) FILTER (WHERE l.effect_tbl = 'net_events') AS net_records
-    FROM links l JOIN link_rows lr USING (link_id)
+    -- the last record of the pool connection in any source (a firewall writes long sessions to their end)
+    SELECT l.cause_evidence_id, l.cause_locator, max(l.effect_ts_end) AS last_record
+    FROM links l
     WHERE l.effect_kind IN ('connection', 'firewall_alert')
     GROUP BY ALL
 ), proc AS (
