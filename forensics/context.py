@@ -146,7 +146,9 @@ class ParseContext:
 
                     if not data:
                         return 0
-                    data = pa.Table.from_pylist(data)
+                    # pyarrow takes the columns from the first row: give every row every key
+                    keys = list(dict.fromkeys(k for row in data for k in row))
+                    data = pa.Table.from_pylist([{k: row.get(k) for k in keys} for row in data])
                 # DuckDB finds this local variable by name (a replacement scan). Registering the
                 # data instead would tie it to the evidence file's open transaction, which keeps
                 # every registered table alive until the commit: memory growing with the file.

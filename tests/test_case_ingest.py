@@ -269,3 +269,14 @@ def test_missing_evidence_path_is_a_clear_error(tmp_path):
 
     with Case(tmp_path / "case.duckdb") as case, pytest.raises(EvidenceError, match="does not exist"):
         case.ingest([str(tmp_path / "nope")])
+
+
+def test_entities_from_rows_with_different_keys_keep_every_key(tmp_path, records_parser):
+    from forensics.context import Hints, ParseContext
+
+    with Case(tmp_path / "case.duckdb") as case:
+        ctx = ParseContext(case.con, 1, "x", tmp_path, "test", Hints())
+        ctx.add_entities([{"kind": "ip", "value": "10.0.0.1"},
+                          {"kind": "ip", "value": "10.0.0.2", "host": "n2", "job": "j"}])
+        rows = case.sql("SELECT value, host, job FROM entities ORDER BY value").values.tolist()
+        assert rows == [["10.0.0.1", None, None], ["10.0.0.2", "n2", "j"]]
