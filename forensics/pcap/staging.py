@@ -1,7 +1,8 @@
 """From tshark's per-frame TSV to connections, in DuckDB.
 
-Each chunk's TSV is loaded once and reduced right away, so memory holds summaries rather than
-packets:
+tshark's output arrives in segments (pieces of a run's TSV; several runs for an editcap-split
+capture). Each segment is loaded once and reduced right away, so memory holds summaries rather
+than packets. In the SQL below a segment is called a "chunk":
 
 * ``parts``: one row per connection *piece* in a chunk (a TCP stream as tshark numbers it, or a
   UDP/ICMP 5-tuple split on 60 s of silence, Zeek's inactivity timeout), with per-side counts,
@@ -12,7 +13,7 @@ packets:
   with sizes, flags and, where needed, payload for our own reassembly.
 * ``dns``, ``tls``, ``http`` messages as tshark dissected them.
 
-After the last chunk, :data:`STITCH` joins pieces across chunks into connections (a later piece
+After the last chunk, :func:`stitch_sql` joins pieces across chunks into connections (a later piece
 continues the last one of the same 5-tuple in an earlier chunk unless it starts with a SYN, or for
 UDP/ICMP after more than 60 s of silence) and derives Zeek's ``conn_state`` and ``history``.
 """
@@ -40,6 +41,10 @@ SERVICE_NAMES = {
 }
 
 UDP_TUNNELS = ("vxlan", "geneve", "teredo", "ayiya", "gtp")
+
+# A SYN after this much silence starts a new connection of the same 5-tuple (Zeek's
+# tcp_inactivity_timeout); closer SYNs are retransmissions of the same attempt.
+TCP_ATTEMPT_GAP_S = 300
 
 _REJECTS_LIMIT = 100_000
 
@@ -167,12 +172,16 @@ WITH s AS (
         CASE WHEN from_lo THEN dst ELSE src END AS hi_h, CASE WHEN from_lo THEN dport ELSE sport END AS hi_p
     FROM s
 ), tcp AS (
-    -- A TCP stream that was closed or reset and then idle for 5 s is over; later packets are a
-    -- new connection (Zeek's tcp_close_delay / tcp_reset_delay).
+    -- A TCP stream that was closed or reset and then idle for 5 s is over, and a SYN after 5
+    -- minutes of silence opens a new attempt: later packets are a new connection (Zeek's
+    -- tcp_close_delay / tcp_reset_delay and tcp_inactivity_timeout; tshark keeps a SYN with the
+    -- same sequence number in the old stream).
     SELECT *, CASE WHEN ts - lag(ts) OVER w > 5
                         AND max(CASE WHEN (flags & 5) > 0 THEN frame END) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING
                                                                                  AND 1 PRECEDING) IS NOT NULL
-                   THEN 1 ELSE 0 END AS gap,
+                   THEN 1
+                   WHEN (flags & 18) = 2 AND ts - lag(ts) OVER w > {TCP_ATTEMPT_GAP_S} THEN 1
+                   ELSE 0 END AS gap,
               -- sequence numbers relative to the side's first packet in this segment (signed, mod 2^32)
               first_value(seq) OVER (PARTITION BY tcp_stream, from_lo ORDER BY frame) AS seq_base
     FROM t WHERE proto = 'tcp'
@@ -419,11 +428,13 @@ WITH o AS (
     FROM {p}_parts
 ), l AS (
     SELECT *, lag(chunk) OVER w AS prev_chunk, lag(rn = n_in_chunk) OVER w AS prev_was_last,
-           lag(last_ts) OVER w AS prev_last_ts
+           lag(last_ts) OVER w AS prev_last_ts,
+           lag(coalesce(lo_fF, hi_fF, lo_fR, hi_fR) IS NOT NULL) OVER w AS prev_closed
     FROM o WINDOW w AS (PARTITION BY {tuple_cols} ORDER BY first_frame)
 ), m AS (
     SELECT *, CASE WHEN prev_chunk < chunk AND prev_was_last AND rn = 1
                     AND CASE WHEN proto = 'tcp' THEN NOT first_is_syn
+                                  OR (first_ts - prev_last_ts <= {TCP_ATTEMPT_GAP_S} AND NOT prev_closed)
                              WHEN proto = 'udp' AND (lo_p IN (53, 137, 5353) OR hi_p IN (53, 137, 5353))
                              THEN first_ts - prev_last_ts <= 10
                              ELSE first_ts - prev_last_ts <= 60 END
