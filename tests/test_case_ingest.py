@@ -278,5 +278,5 @@ def test_entities_from_rows_with_different_keys_keep_every_key(tmp_path, records
         ctx = ParseContext(case.con, 1, "x", tmp_path, "test", Hints())
         ctx.add_entities([{"kind": "ip", "value": "10.0.0.1"},
                           {"kind": "ip", "value": "10.0.0.2", "host": "n2", "job": "j"}])
-        rows = case.sql("SELECT value, host, job FROM entities ORDER BY value").values.tolist()
-        assert rows == [["10.0.0.1", None, None], ["10.0.0.2", "n2", "j"]]
+        rows = case.con.execute("SELECT value, host, job FROM entities ORDER BY value").fetchall()
+        assert rows == [("10.0.0.1", None, None), ("10.0.0.2", "n2", "j")]
