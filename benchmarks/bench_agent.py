@@ -101,45 +101,50 @@ def _step(rng: random.Random, repo: str, pkg: str, mods: list[str]) -> tuple[str
     ]), _text(rng, rng.randint(1, 10))
 
 
-def generate(folder: Path, n: int, shard: int, seed: int = 7) -> tuple[int, int]:
-    """Write n trajectories in shards; returns (steps, bytes)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = random.Random(seed)
+def _write_shard(args: tuple[Path, int, int, int]) -> tuple[int, int]:
+    path, first, last, seed = args
+    rng = random.Random(seed * 1_000_003 + first)
     steps = size = 0
-    out = None
-    for t in range(n):
-        if t % shard == 0:
-            if out:
-                out.close()
-            out = open(folder / f"rollouts-{t // shard:04d}.jsonl", "w")
-        repo = f"{rng.choice(WORDS)}{rng.choice(WORDS)}"
-        pkg = repo[:12]
-        mods = [_ident(rng) for _ in range(rng.randint(2, 6))]
-        k = rng.randint(20, 28)
-        cmds = [_step(rng, repo, pkg, mods) for _ in range(k)]
-        if t % 1000 == 317:
-            cmds[3:3 + len(EVIL)] = [(c, "") for c in EVIL]
-        minute = rng.randint(0, 59)
-        msgs = [{"role": "system", "content": "You are a coding agent."},
-                {"role": "user", "content": f"Fix the failing tests in {repo}."}]
-        for i, (c, output) in enumerate(cmds):
-            stamp = f"2026-02-17T{(minute + i) // 60 % 24:02d}:{(minute + i) % 60:02d}:{i % 60:02d}"
-            msgs.append({"role": "assistant", "content": None, "timestamp": stamp + ".000Z",
-                         "tool_calls": [{"id": f"call_{t}_{i}", "type": "function", "function": {
-                             "name": "bash" if i % 2 else "run_shell_command", "arguments": json.dumps({"command": c})}}]})
-            msgs.append({"role": "tool", "tool_call_id": f"call_{t}_{i}", "content": output, "exit_code": 0,
-                         "timestamp": stamp + ".900Z"})
-        msgs.append({"role": "assistant", "content": "Done: the tests pass."})
-        steps += k + 1
-        line = json.dumps({"run_id": "rl-run-0217", "trajectory_id": f"traj-{t:07d}", "sandbox_id": f"sbx-{t}",
-                           "sandbox_ip": f"10.244.{t // 250 % 256}.{t % 250}", "host": f"gpu-node-0{t % 4 + 1}",
-                           "global_step": t // 512, "reward": 1.0, "start_time": "2026-02-17T02:00:00Z",
-                           "messages": msgs}) + "\n"
-        size += len(line)
-        out.write(line)
-    if out:
-        out.close()
+    with open(path, "w") as out:
+        for t in range(first, last):
+            repo = f"{rng.choice(WORDS)}{rng.choice(WORDS)}"
+            pkg = repo[:12]
+            mods = [_ident(rng) for _ in range(rng.randint(2, 6))]
+            k = rng.randint(20, 28)
+            cmds = [_step(rng, repo, pkg, mods) for _ in range(k)]
+            if t % 1000 == 317:
+                cmds[3:3 + len(EVIL)] = [(c, "") for c in EVIL]
+            minute = rng.randint(0, 59)
+            msgs = [{"role": "system", "content": "You are a coding agent."},
+                    {"role": "user", "content": f"Fix the failing tests in {repo}."}]
+            for i, (c, output) in enumerate(cmds):
+                stamp = f"2026-02-17T{(minute + i) // 60 % 24:02d}:{(minute + i) % 60:02d}:{i % 60:02d}"
+                msgs.append({"role": "assistant", "content": None, "timestamp": stamp + ".000Z",
+                             "tool_calls": [{"id": f"call_{t}_{i}", "type": "function", "function": {
+                                 "name": "bash" if i % 2 else "run_shell_command", "arguments": json.dumps({"command": c})}}]})
+                msgs.append({"role": "tool", "tool_call_id": f"call_{t}_{i}", "content": output, "exit_code": 0,
+                             "timestamp": stamp + ".900Z"})
+            msgs.append({"role": "assistant", "content": "Done: the tests pass."})
+            steps += k + 1
+            line = json.dumps({"run_id": "rl-run-0217", "trajectory_id": f"traj-{t:07d}", "sandbox_id": f"sbx-{t}",
+                               "sandbox_ip": f"10.244.{t // 250 % 256}.{t % 250}", "host": f"gpu-node-0{t % 4 + 1}",
+                               "global_step": t // 512, "reward": 1.0, "start_time": "2026-02-17T02:00:00Z",
+                               "messages": msgs}) + "\n"
+            size += len(line)
+            out.write(line)
     return steps, size
+
+
+def generate(folder: Path, n: int, shard: int, seed: int = 7, workers: int = 2) -> tuple[int, int]:
+    """Write n trajectories in shards of ``shard`` (two processes); returns (steps, bytes)."""
+    from multiprocessing import Pool
+
+    folder.mkdir(parents=True, exist_ok=True)
+    jobs = [(folder / f"rollouts-{first // shard:04d}.jsonl", first, min(first + shard, n), seed)
+            for first in range(0, n, shard)]
+    with Pool(min(workers, len(jobs))) as pool:
+        results = pool.map(_write_shard, jobs)
+    return sum(r[0] for r in results), sum(r[1] for r in results)
 
 
 def baseline(folder: Path) -> dict:
@@ -197,7 +202,7 @@ def main(argv: list[str]) -> None:
     data = ROOT / "benchmarks" / "data"
     data.mkdir(parents=True, exist_ok=True)
     for n in sizes:
-        with tempfile.TemporaryDirectory(dir=data) as tmp:
+        with tempfile.TemporaryDirectory(dir=data, prefix="bench-agent-") as tmp:
             folder = Path(tmp)
             t0 = time.perf_counter()
             total, size = generate(folder, n, shard)
