@@ -616,29 +616,6 @@ def gather(buf, s0, e0, s1, e1, marker):
 
 
 @njit(cache=True, nogil=True)
-def line_bounds(buf, first, last):
-    """Start and end (newline and a CR before it excluded) of each line in buf[first:last]."""
-    count = 0
-    for i in range(first, last):
-        if buf[i] == 10:
-            count += 1
-    starts = np.empty(count, dtype=np.int64)
-    ends = np.empty(count, dtype=np.int64)
-    k = 0
-    s = first
-    for i in range(first, last):
-        if buf[i] == 10:
-            e = i
-            if e > s and buf[e - 1] == 13:
-                e -= 1
-            starts[k] = s
-            ends[k] = e
-            k += 1
-            s = i + 1
-    return starts, ends
-
-
-@njit(cache=True, nogil=True)
 def _hex(c):
     if 48 <= c <= 57:
         return c - 48
