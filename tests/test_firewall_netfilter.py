@@ -50,12 +50,22 @@ def ingest_kern_log(case: Case, **hints):
     return case.ingest([str(DATA / "kern.log")], **hints)
 
 
+@pytest.fixture(scope="module")
+def kern_case(tmp_path_factory):
+    """The sample kern.log with the test inventory and --year 2025, read once for the tests below."""
+    with Case(tmp_path_factory.mktemp("kern") / "case.duckdb") as c:
+        summary = ingest_kern_log(c, year=2025)
+        c.summary_of_kern_log = summary
+        yield c
+
+
 # ------------------------------------------------------------------------------------------------
 # kern.log
 # ------------------------------------------------------------------------------------------------
 
-def test_kern_log_packets_land_in_net_events_with_direction_and_action(case):
-    summary = ingest_kern_log(case, year=2025)
+def test_kern_log_packets_land_in_net_events_with_direction_and_action(kern_case):
+    case = kern_case
+    summary = case.summary_of_kern_log
     outcome = [o for o in summary.outcomes if o.parser == "netfilter"][0]
     assert outcome.status == "parsed" and outcome.n_records == 15
     events = {r["locator"]: r for r in rows(case, "SELECT * FROM net_events")}
@@ -99,8 +109,8 @@ def test_kern_log_packets_land_in_net_events_with_direction_and_action(case):
     assert events["line:17"]["src_port"] == 4
 
 
-def test_rfc3164_year_rolls_over_at_new_year(case):
-    ingest_kern_log(case, year=2025)
+def test_rfc3164_year_rolls_over_at_new_year(kern_case):
+    case = kern_case
     ts = dict(case.con.execute("SELECT locator, ts FROM net_events").fetchall())
     assert ts["line:2"] == utc("2025-12-31T23:59:59+08:00")
     assert ts["line:3"] == utc("2026-01-01T00:00:01+08:00")
@@ -109,8 +119,8 @@ def test_rfc3164_year_rolls_over_at_new_year(case):
     assert any("roll over into a new year" in r for r in reasons)
 
 
-def test_broken_lines_become_warnings_with_line_numbers(case):
-    ingest_kern_log(case, year=2025)
+def test_broken_lines_become_warnings_with_line_numbers(kern_case):
+    case = kern_case
     warned = {loc: (reason, excerpt) for loc, reason, excerpt in case.con.execute(
         "SELECT locator, reason, excerpt FROM parse_warnings WHERE locator IS NOT NULL").fetchall()}
     assert warned["line:12"][0] == "port out of range"
