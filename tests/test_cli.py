@@ -71,3 +71,14 @@ def test_readme_python_example_runs(tmp_path):
     result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
                             timeout=600)
     assert result.returncode == 0, result.stderr
+
+
+def test_investigate_writes_the_report_when_asked(tmp_path):
+    inventory = tmp_path / "inv.yaml"
+    inventory.write_text("kind: cluster-forensics/inventory\nversion: 1\nhosts:\n  - {name: n1, ips: [10.0.0.1]}\n")
+    result = forensics("investigate", str(inventory), "--case", str(tmp_path / "c.duckdb"),
+                       "--report", str(tmp_path / "rep"))
+    assert result.returncode == 0, result.stderr
+    assert "Report: " in result.stdout
+    for name in ("report.html", "report.md", "report.json", "manifest.json"):
+        assert (tmp_path / "rep" / name).is_file(), name

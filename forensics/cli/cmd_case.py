@@ -129,13 +129,21 @@ def investigate(
     inventory: InventoryOption = None,
     option: OptionPairs = None,
     param: ParamPairs = None,
+    report: Annotated[Optional[Path], typer.Option(
+        "--report", help="Also write the report (Markdown, HTML, JSON, manifest) into this folder.",
+        file_okay=False)] = None,
     output: OutputOption = "table",
 ) -> None:
-    """The main job: ingest the evidence, run every detection and link, print the findings."""
+    """The main job: ingest the evidence, run every detection and link, print the incidents and
+    findings (and write the report with --report DIR)."""
     params = parse_pairs(param, "--param")
     with open_case(case) as opened:
         summary = _ingest(opened, paths, fmt, host, tz, year, inventory, option)
         result = opened.investigate_after_ingest(summary, params)
+        written = opened.report(report) if report is not None else None
+    if written is not None:
+        result["report"] = {name: str(path) for name, path in sorted(written.files.items())
+                            if name.startswith("report.") or name == "manifest.json"}
     if output == "json":
         print_json(result)
         return
@@ -144,6 +152,9 @@ def investigate(
     from .render import print_investigation
 
     print_investigation(result)
+    if written is not None:
+        stdout.print(Text(f"Report: {terminal_safe(written.out_dir)}/report.html (and report.md, report.json, "
+                          "manifest.json)"))
 
 
 @app.command()
