@@ -29,7 +29,8 @@ from .streams import reassemble
 from .tshark import (DEFAULT_CHUNK_PACKETS, DEFAULT_SPLIT_BYTES, Chunk, clean_stderr, find_tools,
                      split_capture, tshark_command)
 
-KEEP_SSH_BYTES = 16 * 1024  # per side: banner plus clear-text key exchange (a few KB in practice)
+KEEP_SSH_BYTES = 8 * 1024  # per side: banner plus clear-text key exchange (2-6 KB in practice)
+STREAM_BATCH_BYTES = 32 << 20  # payload reassembled per batch of connections
 MAX_LINE = 64 << 20  # one TSV line (a frame) may carry a large reassembled HTTP body
 MAX_SALVAGES = 20  # damaged places a capture may have before we stop reading on
 SEGMENT_BYTES = 32 << 20  # tshark output is loaded in pieces of this size while tshark goes on
@@ -92,13 +93,16 @@ class CaptureIngest:
                     self.con.execute(sql)
                 except Exception:
                     pass
-            for name in ("merged", "oriented", "streams_ssh", "streams_json", "feat"):
+            for name in ("merged", "oriented", "streams_ssh", "streams_json", "feat", "sbatch"):
                 try:
                     self.con.execute(f"DROP TABLE IF EXISTS {self.p}_{name}")
                 except Exception:
                     pass
             shutil.rmtree(self.scratch, ignore_errors=True)
-            self.con.execute(f"SET memory_limit = {sql_string(previous_limit)}")
+            try:
+                self.con.execute(f"SET memory_limit = {sql_string(previous_limit)}")
+            except Exception:  # an aborted transaction refuses it; the error that aborted it matters
+                pass
 
     def _chunks(self, path: Path, temporary: bool = False) -> list[Chunk]:
         """The capture as chunks numbered on from those already read (a salvaged remainder
@@ -296,40 +300,46 @@ class CaptureIngest:
             self.con.unregister(view)
 
     def _read_streams(self) -> tuple[list[dict], list[dict]]:
-        """Reassemble every candidate stream (ordered by connection) and read SSH or JSON-RPC."""
-        p = self.p
-        reader = self.con.sql(f"""
-            SELECT m.uid, s.from_lo = o.orig_is_lo AS from_orig, s.frame, s.ts, s.seq, s.payload,
-                   s.is_ssh, s.is_json
-            FROM {p}_spk s JOIN {p}_map m ON m.chunk = s.chunk AND m.part = s.part
-                 JOIN {p}_oriented o ON o.uid = m.uid
-            WHERE s.payload IS NOT NULL
-            ORDER BY m.uid, from_orig, s.frame""").to_arrow_reader(50_000)
+        """Reassemble every candidate stream and read SSH or JSON-RPC, a batch of connections at a
+        time (about STREAM_BATCH_BYTES of payload each), so no step sorts every stream at once."""
+        p, con = self.p, self.con
+        con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE {p}_sbatch AS
+            WITH per_uid AS (
+                SELECT m.uid, sum(octet_length(s.payload)) AS bytes
+                FROM {p}_spk s JOIN {p}_map m ON m.chunk = s.chunk AND m.part = s.part
+                WHERE s.payload IS NOT NULL GROUP BY m.uid
+            )
+            SELECT uid, (sum(bytes) OVER (ORDER BY uid ROWS UNBOUNDED PRECEDING) // {STREAM_BATCH_BYTES})::BIGINT
+                       AS batch
+            FROM per_uid""")
+        batches = [row[0] for row in con.execute(f"SELECT DISTINCT batch FROM {p}_sbatch ORDER BY batch").fetchall()]
         ssh_rows: list[dict] = []
         json_rows: list[dict] = []
-        current: str | None = None
-        segments: dict[bool, list] = {True: [], False: []}
-        kinds = {"ssh": False, "json": False}
-
-        def flush() -> None:
-            if current is None:
-                return
-            self._stream(current, segments, kinds, ssh_rows, json_rows)
-
-        for batch in reader:
-            cols = batch.to_pydict()
-            for uid, from_orig, frame, ts, seq, payload, is_ssh, is_json in zip(
-                    cols["uid"], cols["from_orig"], cols["frame"], cols["ts"], cols["seq"], cols["payload"],
-                    cols["is_ssh"], cols["is_json"]):
+        for batch in batches:
+            table = con.execute(f"""
+                SELECT m.uid, s.from_lo = o.orig_is_lo AS from_orig, s.frame, s.ts, s.seq, s.payload,
+                       s.is_ssh, s.is_json
+                FROM {p}_spk s JOIN {p}_map m ON m.chunk = s.chunk AND m.part = s.part
+                     JOIN {p}_sbatch b ON b.uid = m.uid AND b.batch = ?
+                     JOIN {p}_oriented o ON o.uid = m.uid
+                WHERE s.payload IS NOT NULL
+                ORDER BY m.uid, from_orig, s.frame""", [batch]).fetchall()
+            current: str | None = None
+            segments: dict[bool, list] = {True: [], False: []}
+            kinds = {"ssh": False, "json": False}
+            for uid, from_orig, frame, ts, seq, payload, is_ssh, is_json in table:
                 if uid != current:
-                    flush()
+                    if current is not None:
+                        self._stream(current, segments, kinds, ssh_rows, json_rows)
                     current = uid
                     segments = {True: [], False: []}
                     kinds = {"ssh": False, "json": False}
                 kinds["ssh"] |= bool(is_ssh)
                 kinds["json"] |= bool(is_json)
                 segments[bool(from_orig)].append((int(seq or 0), payload, int(frame), float(ts or 0.0)))
-        flush()
+            if current is not None:
+                self._stream(current, segments, kinds, ssh_rows, json_rows)
         return ssh_rows, json_rows
 
     def _stream(self, uid: str, segments: dict[bool, list], kinds: dict[str, bool],
