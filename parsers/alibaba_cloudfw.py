@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+import re
 
 import pyarrow as pa
 
@@ -36,9 +38,6 @@ FIELDS = (
     "region_id", "aliuid", "cloud_instance_id", "src_vpc_id", "src_region", "firewall_id",
     "dst_network_instance_id", "dst_region", "rule_source", "country_id", "city_id", "tcp_seq",
 )
-MARKERS = ("cloudfirewall_access_log", "cloudfirewall_ips_log", "rule_result")
-LOG_TYPES = ("internet_log", "nat_firewall_log", "vpc_firewall_log", "ipv6_firewall_log", "dns_firewall_log",
-             "internet_ips_log", "vpc_ips_log")
 
 # The mapping from a relation "r" of all-VARCHAR fields (one per FIELDS entry, plus line and
 # text) to net_events rows and a problem column.
@@ -99,11 +98,28 @@ FROM typed
 
 
 def sniff(s: Sniff) -> float:
-    text = s.text[:16384]
-    if not any(marker in text for marker in MARKERS):
+    """Claim only a file whose first record is one: a JSON object (or a CSV header) naming the
+    firewall's own keys. A document that merely mentions them (a README, a case note, a
+    ground-truth file) is not a log."""
+    lines = s.first_nonblank_lines
+    if not lines:
         return 0.0
-    if "rule_result" in text and ("src_ip" in text and "dst_ip" in text) and \
-            ("cloudfirewall" in text or any(t in text for t in LOG_TYPES)):
+    first = lines[0].lstrip("\ufeff").strip()
+    if first.startswith("{"):
+        try:
+            record = json.loads(first)
+        except ValueError:
+            # a first line cut by the sniff window or a damaged record: the keys must still be there
+            keys = set(re.findall(r'"([A-Za-z_]+)"\s*:', first))
+        else:
+            if not isinstance(record, dict):
+                return 0.0
+            keys = set(record)
+    else:
+        keys = {cell.strip().strip('"') for cell in next(csv.reader([first]), [])}
+    if not {"src_ip", "dst_ip", "rule_result"} <= keys:
+        return 0.0
+    if keys & {"__topic__", "log_type", "src_private_ip", "attack_type_name", "ips_rule_name"}:
         return 0.95
     return 0.3
 
