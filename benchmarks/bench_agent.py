@@ -3,6 +3,7 @@ JSON lines, 20-28 tool steps each, 1 in 1000 malicious) against the named baseli
 loop (``json.loads`` of every line plus ``forensics.shell`` analysis of every step's command).
 
     .venv/bin/python benchmarks/bench_agent.py 10000 100000 [--baseline-max 100000] [--shard 100000]
+        [--data DIR]   # keep the generated shards in DIR/n<N>/ and reuse them on the next run
 
 The generated rollouts look like a coding agent's: per-trajectory repositories, modules, test
 names, heredoc-written files, ``python -c`` one-liners, outputs from a few bytes to several KiB,
@@ -135,16 +136,22 @@ def _write_shard(args: tuple[Path, int, int, int]) -> tuple[int, int]:
     return steps, size
 
 
-def generate(folder: Path, n: int, shard: int, seed: int = 7, workers: int = 2) -> tuple[int, int]:
-    """Write n trajectories in shards of ``shard`` (two processes); returns (steps, bytes)."""
+def generate(folder: Path, n: int, shard: int, seed: int = 7, workers: int = 2,
+             keep: bool = False) -> tuple[int, int]:
+    """Write n trajectories in shards of ``shard`` (two processes); returns (steps written, bytes).
+    With ``keep``, shards already in the folder are kept (a complete shard from an earlier run)."""
     from multiprocessing import Pool
 
     folder.mkdir(parents=True, exist_ok=True)
     jobs = [(folder / f"rollouts-{first // shard:04d}.jsonl", first, min(first + shard, n), seed)
             for first in range(0, n, shard)]
-    with Pool(min(workers, len(jobs))) as pool:
-        results = pool.map(_write_shard, jobs)
-    return sum(r[0] for r in results), sum(r[1] for r in results)
+    todo = [job for job in jobs if not (keep and job[0].exists())]
+    results = []
+    if todo:
+        with Pool(min(workers, len(todo))) as pool:
+            results = pool.map(_write_shard, todo)
+    # a kept shard is the same bytes the generator would write (same seed, same range)
+    return sum(r[0] for r in results), sum(job[0].stat().st_size for job in jobs)
 
 
 def baseline(folder: Path) -> dict:
@@ -199,13 +206,17 @@ def main(argv: list[str]) -> None:
     sizes = [int(a) for a in argv if a.isdigit()] or [10_000]
     baseline_max = int(argv[argv.index("--baseline-max") + 1]) if "--baseline-max" in argv else 100_000
     shard = int(argv[argv.index("--shard") + 1]) if "--shard" in argv else 100_000
+    kept = Path(argv[argv.index("--data") + 1]) if "--data" in argv else None
     data = ROOT / "benchmarks" / "data"
     data.mkdir(parents=True, exist_ok=True)
     for n in sizes:
         with tempfile.TemporaryDirectory(dir=data, prefix="bench-agent-") as tmp:
-            folder = Path(tmp)
+            folder = kept / f"n{n}" if kept else Path(tmp)
+            if kept:
+                (folder / "bench.duckdb").unlink(missing_ok=True)
+                (folder / "bench.duckdb.wal").unlink(missing_ok=True)
             t0 = time.perf_counter()
-            total, size = generate(folder, n, shard)
+            total, size = generate(folder, n, shard, keep=kept is not None)
             gen_s = time.perf_counter() - t0
             r = measure("ours", folder)
             line = (f"n={n} files={len(list(folder.glob('*.jsonl')))} size={size / 2**20:.0f}MiB steps={r['steps']} "
