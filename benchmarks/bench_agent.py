@@ -203,7 +203,8 @@ def main(argv: list[str]) -> None:
     if argv[:1] == ["--run"]:
         _run(argv[1], Path(argv[2]))
         return
-    sizes = [int(a) for a in argv if a.isdigit()] or [10_000]
+    values = {i + 1 for i, a in enumerate(argv) if a.startswith("--")}  # an option's value is not a size
+    sizes = [int(a) for i, a in enumerate(argv) if a.isdigit() and i not in values] or [10_000]
     baseline_max = int(argv[argv.index("--baseline-max") + 1]) if "--baseline-max" in argv else 100_000
     shard = int(argv[argv.index("--shard") + 1]) if "--shard" in argv else 100_000
     kept = Path(argv[argv.index("--data") + 1]) if "--data" in argv else None
