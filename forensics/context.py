@@ -110,14 +110,13 @@ class ParseContext:
     # ------------------------------------------------------------------ writing
     def table_columns(self, table: str) -> list[str]:
         if table not in self._columns_cache:
-            rows = self.con.execute(
-                "SELECT column_name FROM information_schema.columns WHERE table_name = ? "
-                "AND table_schema = 'main' ORDER BY ordinal_position",
-                [table],
-            ).fetchall()
-            if not rows:
-                raise ValueError(f"no table named {table!r} in the case schema")
-            self._columns_cache[table] = [r[0] for r in rows]
+            # The table as INSERT INTO "table" finds it (a result description: no catalog query,
+            # which cost about 10 ms a call, twice per small evidence file).
+            try:
+                description = self.con.execute(f'SELECT * FROM "{table}" LIMIT 0').description
+            except duckdb.CatalogException:
+                raise ValueError(f"no table named {table!r} in the case schema") from None
+            self._columns_cache[table] = [d[0] for d in description]
         return self._columns_cache[table]
 
     def insert(self, table: str, data: Any, params: list[Any] | dict[str, Any] | None = None) -> int:

@@ -9,8 +9,8 @@ without a zone: converted with the file's time-zone hint and marked inferred.
 from __future__ import annotations
 
 from forensics.context import ParseContext
-from forensics.gpu.smi import CsvSection, csv_kind, field_name, load_query_csv, split_header
-from forensics.gpu.textlines import lines_relation_sql
+from forensics.gpu.smi import CsvFile, CsvSection, csv_kind, field_name, load_query_csv, split_header
+from forensics.gpu.textlines import lines_relation_sql, scan_text
 from forensics.gpu.writer import derive_entities
 from forensics.registry import Parser, Sniff, register
 
@@ -41,10 +41,17 @@ def parse(ctx: ParseContext) -> None:
         ctx.warn("line:1", "no nvidia-smi CSV header")
         return
     header_n, header = found
-    section = CsvSection(header=header, header_n=header_n, lines_sql=lines_relation_sql(ctx),
-                         first_n=header_n + 1)
+    scan = scan_text(ctx.local_path)
+    if not scan.utf8:
+        ctx.warn(None, "file is not valid UTF-8: read as Latin-1 so that no byte is lost")
+    # DuckDB's CSV reader tokenises the file unless stray carriage returns would stop it.
+    file = None
+    if scan.line_end in ("lf", "crlf"):
+        file = CsvFile(ctx.sql_path, encoding=None if scan.utf8 else "latin-1", blank_lines=tuple(scan.blank_lines))
+    section = CsvSection(header=header, header_n=header_n, lines_sql=lines_relation_sql(ctx, warn=False, utf8=scan.utf8),
+                         first_n=header_n + 1, file=file)
     load_query_csv(ctx, section)
-    derive_entities(ctx)
+    derive_entities(ctx, workload=False)  # no query field names a job, pod or container
 
 
 register(Parser(

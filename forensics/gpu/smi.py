@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid as uuid_module
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -55,6 +56,11 @@ def _cell(position: int) -> str:
     return f"smi_value(c{position + 1})"
 
 
+def _raw(cell_sql: str) -> str:
+    """The bare cell of ``smi_value(cN)`` (numbers need no no-value test: the cast fails on them)."""
+    return cell_sql[len("smi_value("):-1] if cell_sql.startswith("smi_value(") else cell_sql
+
+
 def _extra_sql(headers: list[str], used: set[int]) -> str:
     """JSON object of every cell not mapped to a column, by its header as written (units kept)."""
     # Built as text (concat_ws skips the empty cells): far cheaper per row than lists and maps.
@@ -67,6 +73,15 @@ def _extra_sql(headers: list[str], used: set[int]) -> str:
 
 
 @dataclass
+class CsvFile:
+    """A file that is one ``--query-*`` CSV from its header to its end, for DuckDB's CSV reader."""
+
+    sql_path: str  # the file as a SQL string literal
+    encoding: str | None = None  # "latin-1" when the file is not UTF-8
+    blank_lines: tuple[int, ...] = ()  # empty lines (the reader skips them without a word)
+
+
+@dataclass
 class CsvSection:
     """One ``--query-*`` CSV: its header line and where its rows are."""
 
@@ -75,6 +90,7 @@ class CsvSection:
     lines_sql: str  # SQL giving (n, line)
     first_n: int | None = None  # rows are the lines with first_n <= n < end_n (None: to the end)
     end_n: int | None = None
+    file: CsvFile | None = None  # the whole file is this CSV: tokenised by DuckDB's CSV reader
 
 
 def load_query_csv(ctx: ParseContext, section: CsvSection, kind: str | None = None,
@@ -125,7 +141,7 @@ def load_query_csv(ctx: ParseContext, section: CsvSection, kind: str | None = No
         table = "gpu_samples"
         cols = dict(common)
         cols["gpu_uuid"] = f"gpu_uuid_norm({take('uuid')})"
-        cols["pci_bus_id"] = f"gpu_bus_id({take('pci.bus_id')})"
+        cols["pci_bus_id"] = f"gpu_bus_id({_raw(take('pci.bus_id'))})"
         cols["gpu_index"] = f"TRY_CAST({take('index')} AS INTEGER)"
         cols["gpu_model"] = take("name", "gpu_name")
         targets: dict[str, list[str]] = {}
@@ -136,19 +152,19 @@ def load_query_csv(ctx: ParseContext, section: CsvSection, kind: str | None = No
         for column, names in targets.items():
             present = [n for n in names if n in position]
             if present:
-                cols[column] = f"smi_number({take(present[0])})"
+                cols[column] = f"smi_number({_raw(take(present[0]))})"
         cols["labels"] = "NULL::JSON"
     elif kind == "compute-apps":
         table = "gpu_processes"
         cols = dict(common)
         cols.update({
             "gpu_uuid": f"gpu_uuid_norm({take('gpu_uuid')})",
-            "pci_bus_id": f"gpu_bus_id({take('gpu_bus_id')})",
+            "pci_bus_id": f"gpu_bus_id({_raw(take('gpu_bus_id'))})",
             "pid": f"TRY_CAST({take('pid')} AS BIGINT)",
             "process_name": take("process_name", "name"),
             "process_type": "'C'",
             "record_kind": "'running'",
-            "used_mib": f"smi_number({take('used_gpu_memory', 'used_memory')})",
+            "used_mib": f"smi_number({_raw(take('used_gpu_memory', 'used_memory'))})",
             "mig_instance": take("gpu_instance_id"),
         })
     elif kind == "accounted-apps":
@@ -156,21 +172,21 @@ def load_query_csv(ctx: ParseContext, section: CsvSection, kind: str | None = No
         cols = dict(common)
         cols.update({
             "gpu_uuid": f"gpu_uuid_norm({take('gpu_uuid')})",
-            "pci_bus_id": f"gpu_bus_id({take('gpu_bus_id')})",
+            "pci_bus_id": f"gpu_bus_id({_raw(take('gpu_bus_id'))})",
             "pid": f"TRY_CAST({take('pid')} AS BIGINT)",
             "process_name": "NULL",
             "record_kind": "'accounting'",
-            "sm_util": f"smi_number({take('gpu_utilization', 'gpu_util')})",
-            "mem_util": f"smi_number({take('mem_utilization', 'mem_util')})",
-            "used_mib": f"smi_number({take('max_memory_usage')})",
-            "duration_ms": f"TRY_CAST(smi_number({take('time')}) AS BIGINT)",
+            "sm_util": f"smi_number({_raw(take('gpu_utilization', 'gpu_util'))})",
+            "mem_util": f"smi_number({_raw(take('mem_utilization', 'mem_util'))})",
+            "used_mib": f"smi_number({_raw(take('max_memory_usage'))})",
+            "duration_ms": f"TRY_CAST(smi_number({_raw(take('time'))}) AS BIGINT)",
         })
     else:  # retired-pages: kept as device events
         table = "gpu_events"
         cols = dict(common)
         cols.update({
             "gpu_uuid": f"gpu_uuid_norm({take('gpu_uuid')})",
-            "pci_bus_id": f"gpu_bus_id({take('gpu_bus_id')})",
+            "pci_bus_id": f"gpu_bus_id({_raw(take('gpu_bus_id'))})",
             "event": "'retired_page'",
             "detail": take("retired_pages.cause"),
         })
@@ -186,31 +202,12 @@ def load_query_csv(ctx: ParseContext, section: CsvSection, kind: str | None = No
     else:
         cols["detail"] = (f"concat_ws(' ', {cols['detail']}, 'address=' || {_cell(position['retired_pages.address'])})"
                           if "retired_pages.address" in position else cols["detail"])
-    where = ["line IS NOT NULL", "trim(line) <> ''", f"trim(line) <> {sql_string(section.header.strip())}",
-             "NOT starts_with(ltrim(line), '#')"]
-    if section.first_n is not None:
-        where.append(f"n >= {int(section.first_n)}")
-    if section.end_n is not None:
-        where.append(f"n < {int(section.end_n)}")
-    base = f"SELECT n, line FROM ({section.lines_sql}) WHERE {' AND '.join(where)}"
-    # Split each line once and compute each cell once (MATERIALIZED keeps the optimizer from
-    # re-splitting the line for every reference to a cell).
-    # nvidia-smi separates cells with ", ": splitting on it needs no trim (files re-saved with a
-    # bare "," are split on that and trimmed).
-    sep = ", " if ", " in section.header else ","
-    cell = (lambda i: f"f[{i + 1}]") if sep == ", " else (lambda i: f"trim(f[{i + 1}])")
-    cells = ", ".join(f"{cell(i)} AS c{i + 1}" for i in range(len(headers)))
     select = ", ".join(f"{expr} AS {name}" for name, expr in cols.items())
-    count = ctx.insert(table, f"""
-        WITH split AS MATERIALIZED (SELECT n, string_split(rtrim(line), {sql_string(sep)}) AS f FROM ({base})),
-             row_cells AS MATERIALIZED (SELECT n, {cells} FROM split WHERE len(f) = {len(headers)})
-        SELECT {select} FROM row_cells""")
-    rows_in_file = ctx.con.execute(f"SELECT count(*) FROM ({base})").fetchall()[0][0]
-    if rows_in_file != count:  # some rows have another field count than the header
-        ctx.warn_many(f"SELECT 'line:' || n AS locator, "
-                      f"'nvidia-smi CSV row has ' || len(string_split(line, {sql_string(sep)})) || ' fields, the header has "
-                      f"{len(headers)}' AS reason, line AS excerpt FROM ({base}) "
-                      f"WHERE len(string_split(line, {sql_string(sep)})) <> {len(headers)}")
+    sep = ", " if ", " in section.header else ","
+    if section.file is not None and sep == ", " and section.end_n is None:
+        count = _insert_read_csv(ctx, table, select, section, len(headers))
+    else:
+        count = _insert_split_lines(ctx, table, select, section, len(headers), sep)
     if not zone and not ctx.hints.timezone and "timestamp" in position and count:
         ctx.warn(None, f"local time stamps without a time-zone hint were taken as UTC ({count} rows; "
                  "give --tz or an inventory timezone)")
@@ -230,6 +227,122 @@ def load_query_csv(ctx: ParseContext, section: CsvSection, kind: str | None = No
     if kind == "gpu" and "timestamp" not in position:
         ctx.warn(f"line:{section.header_n}", "query-gpu CSV without a timestamp field: rows have no time")
     return kind, count
+
+
+# Rejected-row records kept per file before the reader gives up on numbering rows itself.
+REJECTS_LIMIT = 100_000
+
+
+def _bad_row_reason(fields_sql: str, n_fields: int) -> str:
+    return (f"'nvidia-smi CSV row has ' || {fields_sql} || ' fields, the header has {n_fields}'")
+
+
+def _insert_split_lines(ctx: ParseContext, table: str, select: str, section: CsvSection, n_fields: int,
+                        sep: str) -> int:
+    """Rows from numbered lines, split in SQL (capture sections, files with a bare "," or stray
+    carriage returns). A row whose field count differs from the header's is a warning."""
+    where = ["line IS NOT NULL", "trim(line) <> ''", f"trim(line) <> {sql_string(section.header.strip())}",
+             "NOT starts_with(ltrim(line), '#')"]
+    if section.first_n is not None:
+        where.append(f"n >= {int(section.first_n)}")
+    if section.end_n is not None:
+        where.append(f"n < {int(section.end_n)}")
+    base = f"SELECT n, line FROM ({section.lines_sql}) WHERE {' AND '.join(where)}"
+    # Split each line once and compute each cell once (MATERIALIZED keeps the optimizer from
+    # re-splitting the line for every reference to a cell).
+    # nvidia-smi separates cells with ", ": splitting on it needs no trim (files re-saved with a
+    # bare "," are split on that and trimmed).
+    cell = (lambda i: f"f[{i + 1}]") if sep == ", " else (lambda i: f"trim(f[{i + 1}])")
+    cells = ", ".join(f"{cell(i)} AS c{i + 1}" for i in range(n_fields))
+    count = ctx.insert(table, f"""
+        WITH split AS MATERIALIZED (SELECT n, string_split(rtrim(line), {sql_string(sep)}) AS f FROM ({base})),
+             row_cells AS MATERIALIZED (SELECT n, {cells} FROM split WHERE len(f) = {n_fields})
+        SELECT {select} FROM row_cells""")
+    rows_in_file = ctx.con.execute(f"SELECT count(*) FROM ({base})").fetchall()[0][0]
+    if rows_in_file != count:  # some rows have another field count than the header
+        fields = f"len(string_split(line, {sql_string(sep)}))"
+        ctx.warn_many(f"SELECT 'line:' || n AS locator, {_bad_row_reason(fields, n_fields)} AS reason, "
+                      f"line AS excerpt FROM ({base}) WHERE {fields} <> {n_fields}")
+    return count
+
+
+def _insert_read_csv(ctx: ParseContext, table: str, select: str, section: CsvSection, n_fields: int) -> int:
+    """Rows tokenised by DuckDB's CSV reader on the two-byte ", " delimiter: one pass, no line
+    splitting in SQL.
+
+    The reader has no row number: a row is numbered by its place among the rows the reader
+    returns, counted from the header. Rows it rejects (another field count, an over-long line)
+    are listed with their real line numbers, and the empty lines it skips silently were found
+    by the scan before; when there are any, the rows after them are renumbered afterwards, so
+    every locator is the row's line in the file. Comment lines and repeated headers are skipped
+    as the line splitter skips them."""
+    assert section.file is not None
+    file = section.file
+    headers = split_header(section.header)
+    rejects = f"_smi_rejects_{uuid_module.uuid4().hex[:12]}"
+    columns = ", ".join(f"'c{i + 1}': 'VARCHAR'" for i in range(n_fields))
+    encoding = f", encoding={sql_string(file.encoding)}" if file.encoding else ""
+    reader = (f"read_csv({file.sql_path}, delim=', ', header=false, skip={int(section.header_n)}, "
+              f"columns={{{columns}}}, quote='', escape='', auto_detect=false, strict_mode=true, "
+              f"ignore_errors=true, store_rejects=true, rejects_table='{rejects}', "
+              f"rejects_scan='{rejects}_scan', rejects_limit={REJECTS_LIMIT}{encoding})")
+    last = f"c{n_fields}"
+    repeated_header = " AND ".join(f"c{i + 1} = {sql_string(h)}" for i, h in enumerate(headers))
+    rows = f"""
+        SELECT * REPLACE (rtrim({last}) AS {last})
+        FROM (SELECT row_number() OVER () + {int(section.header_n)} AS n, * FROM {reader})
+        WHERE NOT coalesce(starts_with(ltrim(c1), '#'), false) AND NOT coalesce({repeated_header}, false)"""
+    try:
+        count = ctx.insert(table, f"SELECT {select} FROM ({rows})")
+        rejected, listed = ctx.con.execute(
+            f"SELECT count(*), count(DISTINCT line) FROM {rejects}").fetchall()[0]
+        if rejected >= REJECTS_LIMIT:
+            # Too many bad rows to number the good ones from the list: split the lines instead.
+            ctx.con.execute(f"DELETE FROM {table} WHERE evidence_id = {int(ctx.evidence_id)}")
+            ctx.records[table] -= count
+            return _insert_split_lines(ctx, table, select, section, n_fields, ", ")
+        skipped = sorted({int(line) for (line,) in ctx.con.execute(
+            f"SELECT DISTINCT line FROM {rejects} WHERE line > {int(section.header_n)}").fetchall()}
+            | {n for n in file.blank_lines if n > section.header_n})
+        if skipped and count:
+            _renumber(ctx, table, skipped)
+        if listed:  # blank and comment lines are skipped without a word, as the line splitter does
+            fields = f"len(string_split(csv_line, ', '))"
+            reason = (f"CASE WHEN error_type IN ('MISSING COLUMNS', 'TOO MANY COLUMNS') "
+                      f"THEN {_bad_row_reason(fields, n_fields)} "
+                      f"ELSE 'nvidia-smi CSV row could not be read: ' || lower(error_type) END")
+            ctx.warn_many(f"""
+                SELECT 'line:' || line AS locator, {reason} AS reason, csv_line AS excerpt
+                FROM (SELECT DISTINCT ON (line) line, error_type, trim(csv_line, chr(10) || chr(13)) AS csv_line
+                      FROM {rejects} ORDER BY line, column_idx)
+                WHERE trim(csv_line) <> '' AND NOT starts_with(ltrim(csv_line), '#')""")
+    finally:
+        ctx.con.execute(f"DROP TABLE IF EXISTS {rejects}")
+        ctx.con.execute(f"DROP TABLE IF EXISTS {rejects}_scan")
+    return count
+
+
+def _renumber(ctx: ParseContext, table: str, skipped: list[int]) -> None:
+    """Give rows numbered by their place among the reader's rows their line in the file.
+
+    With the skipped lines s_1 < s_2 < ... (rejected or empty), the row counted as line p is on
+    line p + j for the largest j with s_j - j < p."""
+    name = f"_smi_skips_{uuid_module.uuid4().hex[:12]}"
+    eid = int(ctx.evidence_id)
+    ctx.con.execute(f"""CREATE TEMP TABLE {name} AS
+        SELECT s - j AS below, max(j) AS j
+        FROM (SELECT unnest($skipped::BIGINT[]) AS s, generate_subscripts($skipped::BIGINT[], 1) AS j)
+        GROUP BY ALL""", {"skipped": skipped})
+    try:
+        ctx.con.execute(f"""
+            UPDATE {table} SET locator = moved.new_locator
+            FROM (SELECT r.locator AS old_locator, 'line:' || (r.p + k.j) AS new_locator
+                  FROM (SELECT locator, CAST(substr(locator, 6) AS BIGINT) AS p FROM {table}
+                        WHERE evidence_id = {eid}) r
+                  ASOF JOIN {name} k ON r.p > k.below) moved
+            WHERE {table}.evidence_id = {eid} AND {table}.locator = moved.old_locator""")
+    finally:
+        ctx.con.execute(f"DROP TABLE IF EXISTS {name}")
 
 
 # --------------------------------------------------------------------------- pmon / dmon

@@ -147,12 +147,14 @@ def normalising_select(ctx: ParseContext, source: str, columns: set[str], zone: 
     return f"SELECT *{exclude} REPLACE ({', '.join(replace)}) FROM {source}"
 
 
-def derive_entities(ctx: ParseContext, rows_sql: str | None = None) -> int:
+def derive_entities(ctx: ParseContext, rows_sql: str | None = None, workload: bool = True) -> int:
     """Identity facts from the GPU rows this evidence file produced (or from ``rows_sql``, the
     same identities as the parser staged them): one ``gpu_uuid`` (and
     ``pci_bus_id``) per GPU with its host, index, model and minor number; a GPU's job (hpc_job
     label, Slurm or the source's job) with the time it was seen; pods and containers with the
-    GPUs they used. Called once at the end of every GPU parser."""
+    GPUs they used. Called once at the end of every GPU parser; ``workload=False`` for sources
+    that never name a job, pod or container (nvidia-smi CSV), which leaves out those parts of
+    the query (planning them costs more than loading a small file)."""
     eid = int(ctx.evidence_id)
     rows_sql = rows_sql or f"""
         SELECT min(ts) AS ts, max(ts) AS ts_last, host, gpu_uuid, pci_bus_id, gpu_index, index_kind, gpu_model, pod,
@@ -162,6 +164,28 @@ def derive_entities(ctx: ParseContext, rows_sql: str | None = None) -> int:
         SELECT min(ts), max(ts), host, gpu_uuid, pci_bus_id, gpu_index, index_kind, NULL, pod, namespace,
                container, job, labels, min(locator)
         FROM gpu_processes WHERE evidence_id = {eid} GROUP BY ALL"""
+    workload_ctes = """, jobs AS (
+        SELECT host, gpu_uuid, job, min(ts) AS valid_from, max(ts_last) AS valid_to, min(locator) AS locator
+        FROM rows WHERE gpu_uuid IS NOT NULL AND job IS NOT NULL GROUP BY ALL
+    ), pods AS (
+        SELECT host, gpu_uuid, namespace, pod, container, min(ts) AS valid_from, max(ts_last) AS valid_to,
+               min(locator) AS locator
+        FROM rows WHERE pod IS NOT NULL GROUP BY ALL
+    )""" if workload else ""
+    workload_rows = """
+    UNION ALL
+    SELECT 'gpu_uuid', gpu_uuid, host, job, valid_from, valid_to,
+           json_object('basis', 'job named by the telemetry')::VARCHAR, locator
+    FROM jobs
+    UNION ALL
+    SELECT 'pod', coalesce(namespace || '/', '') || pod, host, NULL, valid_from, valid_to,
+           json_object('gpu_uuid', gpu_uuid, 'namespace', namespace, 'pod', pod, 'container', container)::VARCHAR,
+           locator
+    FROM pods
+    UNION ALL
+    SELECT 'container', coalesce(namespace || '/', '') || pod || '/' || container, host, NULL, valid_from,
+           valid_to, json_object('gpu_uuid', gpu_uuid, 'namespace', namespace, 'pod', pod)::VARCHAR, locator
+    FROM pods WHERE container IS NOT NULL""" if workload else ""
     sql = f"""
     WITH rows AS (  -- one row per distinct identity first: millions of samples name few GPUs
         {rows_sql}
@@ -175,14 +199,7 @@ def derive_entities(ctx: ParseContext, rows_sql: str | None = None) -> int:
                             TRY_CAST(json_extract_string(labels, '$.DCGM_FI_DEV_MINOR_NUMBER') AS INTEGER))) AS minor_number,
                min(locator) AS locator
         FROM rows WHERE gpu_uuid IS NOT NULL GROUP BY host, gpu_uuid
-    ), jobs AS (
-        SELECT host, gpu_uuid, job, min(ts) AS valid_from, max(ts_last) AS valid_to, min(locator) AS locator
-        FROM rows WHERE gpu_uuid IS NOT NULL AND job IS NOT NULL GROUP BY ALL
-    ), pods AS (
-        SELECT host, gpu_uuid, namespace, pod, container, min(ts) AS valid_from, max(ts_last) AS valid_to,
-               min(locator) AS locator
-        FROM rows WHERE pod IS NOT NULL GROUP BY ALL
-    )
+    ){workload_ctes}
     SELECT 'gpu_uuid' AS kind, gpu_uuid AS value, host, NULL AS job, NULL::TIMESTAMPTZ AS valid_from,
            NULL::TIMESTAMPTZ AS valid_to,
            json_object('pci_bus_id', pci_bus_id, 'index', gpu_index, 'index_kind', index_kind,
@@ -192,19 +209,6 @@ def derive_entities(ctx: ParseContext, rows_sql: str | None = None) -> int:
     SELECT 'pci_bus_id', pci_bus_id, host, NULL, NULL, NULL,
            json_object('uuid', gpu_uuid, 'index', gpu_index, 'index_kind', index_kind, 'model', gpu_model)::VARCHAR,
            locator
-    FROM gpus WHERE pci_bus_id IS NOT NULL
-    UNION ALL
-    SELECT 'gpu_uuid', gpu_uuid, host, job, valid_from, valid_to,
-           json_object('basis', 'job named by the telemetry')::VARCHAR, locator
-    FROM jobs
-    UNION ALL
-    SELECT 'pod', coalesce(namespace || '/', '') || pod, host, NULL, valid_from, valid_to,
-           json_object('gpu_uuid', gpu_uuid, 'namespace', namespace, 'pod', pod, 'container', container)::VARCHAR,
-           locator
-    FROM pods
-    UNION ALL
-    SELECT 'container', coalesce(namespace || '/', '') || pod || '/' || container, host, NULL, valid_from,
-           valid_to, json_object('gpu_uuid', gpu_uuid, 'namespace', namespace, 'pod', pod)::VARCHAR, locator
-    FROM pods WHERE container IS NOT NULL
+    FROM gpus WHERE pci_bus_id IS NOT NULL{workload_rows}
     """
     return ctx.insert("entities", f"SELECT *, {sql_string(ctx.parser_name)} AS source FROM ({sql})")
