@@ -186,19 +186,19 @@ class Ingestor:
         done_bytes = 0
         finalizers: dict[str, Parser] = {}
         try:
-            for item in planned:
+            for group in _commit_groups(planned):
                 if self.progress:
-                    self.progress(item.path, done_bytes, total)
-                outcomes = self._ingest_one(item)
+                    self.progress(group[0].path, done_bytes, total)
+                outcomes = self._ingest_one(group)
                 summary.outcomes.extend(outcomes)
                 for outcome in outcomes:
                     if outcome.status == "parsed" and outcome.parser:
                         parser = get_parser(outcome.parser)
                         if getattr(parser, "finalize", None):
                             finalizers[parser.name] = parser
-                done_bytes += item.size
+                done_bytes += sum(item.size for item in group)
                 if self.progress:
-                    self.progress(item.path, done_bytes, total)
+                    self.progress(group[-1].path, done_bytes, total)
             for parser in finalizers.values():
                 self._finalize(parser)
         except BaseException:
@@ -235,33 +235,44 @@ class Ingestor:
     def _next_evidence_id(self) -> int:
         return int(self.con.execute("SELECT coalesce(max(evidence_id), 0) + 1 FROM evidence").fetchone()[0])
 
-    def _ingest_one(self, item: _Planned) -> list[FileOutcome]:
-        """One evidence file (a zip archive with all its members) in one transaction.
+    def _ingest_one(self, group: list[_Planned]) -> list[FileOutcome]:
+        """One evidence file (a zip archive with all its members), or a group of small files of
+        one parser (see ``Parser.shared_commit_bytes``), in one transaction.
 
-        A parser that fails poisons the transaction, so the file is rolled back and ingested
+        A parser that fails poisons the transaction, so the group is rolled back and ingested
         again with that parser's file (or archive member) registered as failed."""
-        self._failed: dict[str | None, _ParserFailed] = {}
+        failed: dict[str, dict[str | None, _ParserFailed]] = {}
+        done_before = self._done_files
         while True:
-            hint_source = HintSource.from_case(self.con)
             self.con.begin()
+            self._done_files = done_before
+            outcomes: list[FileOutcome] = []
             try:
-                if item.reuse_id is not None:
-                    self.con.execute("DELETE FROM evidence WHERE evidence_id = ? OR parent_id = ?",
-                                     [item.reuse_id, item.reuse_id])
-                if item.compression == "zip" and not (item.parser and item.parser.accepts_zip):
-                    outcomes = self._ingest_archive(item, hint_source)
-                else:
-                    outcomes = [self._ingest_file(item, hint_source)]
-                self._done_files += 1
-                if _KILL_BEFORE_COMMIT and self._done_files >= _KILL_BEFORE_COMMIT:
-                    os.kill(os.getpid(), signal.SIGKILL)
+                for item in group:
+                    self._failed = failed.setdefault(item.path, {})
+                    hint_source = HintSource.from_case(self.con)
+                    if item.reuse_id is not None:
+                        self.con.execute("DELETE FROM evidence WHERE evidence_id = ? OR parent_id = ?",
+                                         [item.reuse_id, item.reuse_id])
+                    try:
+                        if item.compression == "zip" and not (item.parser and item.parser.accepts_zip):
+                            outcomes.extend(self._ingest_archive(item, hint_source))
+                        else:
+                            outcomes.append(self._ingest_file(item, hint_source))
+                    except _ParserFailed as failure:
+                        failure.path = item.path
+                        raise
+                    self._done_files += 1
+                    if _KILL_BEFORE_COMMIT and self._done_files >= _KILL_BEFORE_COMMIT:
+                        os.kill(os.getpid(), signal.SIGKILL)
                 self.con.commit()
                 return outcomes
             except _ParserFailed as failure:
                 self.con.rollback()
-                if failure.member in self._failed:  # cannot happen twice; do not loop forever
+                seen = failed.setdefault(failure.path, {})
+                if failure.member in seen:  # cannot happen twice; do not loop forever
                     raise
-                self._failed[failure.member] = failure
+                seen[failure.member] = failure
             except BaseException:
                 self.con.rollback()
                 raise
@@ -415,6 +426,25 @@ class _ParserFailed(Exception):
         self.member = member
         self.exc = exc
         self.trace = trace
+        self.path = ""  # the evidence file (set by the group loop)
+
+
+def _commit_groups(planned: list[_Planned]) -> list[list[_Planned]]:
+    """Consecutive files that share a transaction: small plain files of one parser that allows
+    it, up to its byte budget; every other file alone."""
+    groups: list[list[_Planned]] = []
+    budget = used = 0
+    for item in planned:
+        limit = item.parser.shared_commit_bytes if item.parser and item.compression != "zip" else 0
+        shareable = 0 < item.size < limit and item.reuse_id is None
+        if (shareable and groups and budget and groups[-1][-1].parser is item.parser
+                and used + item.size <= budget):
+            groups[-1].append(item)
+            used += item.size
+            continue
+        groups.append([item])
+        budget, used = (limit, item.size) if shareable else (0, 0)
+    return groups
 
 
 def all_formats() -> list[Parser]:

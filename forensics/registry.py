@@ -67,6 +67,12 @@ class Parser:
     phase: int = 50
     # True when the parser takes a zip archive whole (e.g. Inspect .eval logs) rather than its members.
     accepts_zip: bool = False
+    # Files of this parser smaller than this many bytes may share one transaction with the next
+    # files of the same parser, up to this many bytes in all (each file still all or nothing: a
+    # crash loses the open group, never part of a file). 0: one transaction per file. For many
+    # small files the commit of each (a write-ahead log of every row, then a checkpoint that
+    # compresses the table's last row group again) costs more than parsing them.
+    shared_commit_bytes: int = 0
     extensions: tuple[str, ...] = field(default_factory=tuple)  # documentation only; never used to sniff
 
 

@@ -161,3 +161,68 @@ def test_smi_number_takes_the_text_before_the_first_space(tmp_path, cell):
         got, want = case.con.execute(
             "SELECT smi_number(?), TRY_CAST(split_part(?, ' ', 1) AS DOUBLE)", [cell, cell]).fetchone()
         assert got == want or (got != got and want != want)  # NaN is NaN
+
+
+def write_node_files(folder: Path, nodes: int) -> None:
+    folder.mkdir()
+    header = "timestamp, index, uuid, pci.bus_id, utilization.gpu [%], memory.used [MiB]\n"
+    for node in range(nodes):
+        rows = "".join(f"2026/02/17 10:31:{s:02d}.000, {g}, GPU-3c6f0b2e-6d1a-4b7e-9c1a-{node:06d}{g:06d}, "
+                       f"00000000:{0x18 + g:02X}:00.0, {node + s} %, 1000 MiB\n" for s in range(3) for g in range(2))
+        (folder / f"gpu-node-{node:02d}.csv").write_text(header + rows)
+
+
+def test_small_files_share_a_transaction_and_stay_separate_evidence(tmp_path):
+    write_node_files(tmp_path / "nodes", 5)
+    with Case(tmp_path / "case.duckdb") as case:
+        summary = case.ingest([str(tmp_path / "nodes")], timezone="UTC")
+        assert [o.status for o in summary.outcomes] == ["parsed"] * 5
+        per_file = case.con.execute("""
+            SELECT e.evidence_id, e.path, e.n_records, count(s.locator), min(s.locator), max(s.util)
+            FROM evidence e JOIN gpu_samples s USING (evidence_id) GROUP BY ALL ORDER BY 1""").fetchall()
+        assert [(eid, Path(path).name, n, rows, first, util) for eid, path, n, rows, first, util in per_file] == [
+            (node + 1, f"gpu-node-{node:02d}.csv", 10, 6, "line:2", float(node + 2)) for node in range(5)]
+        again = case.ingest([str(tmp_path / "nodes")], timezone="UTC")
+        assert again.count("duplicate") == 5
+
+
+def test_a_failing_file_in_a_shared_transaction_fails_alone(tmp_path, monkeypatch):
+    import forensics.parsers.nvidia_smi_csv as parser
+    from forensics.registry import get_parser
+
+    write_node_files(tmp_path / "nodes", 4)
+    real = parser.load_query_csv
+
+    def flaky(ctx, section, *args, **kwargs):
+        if ctx.path.endswith("gpu-node-02.csv"):
+            raise RuntimeError("boom")
+        return real(ctx, section, *args, **kwargs)
+
+    monkeypatch.setattr(parser, "load_query_csv", flaky)
+    assert get_parser("nvidia_smi_csv").shared_commit_bytes > 0
+    with Case(tmp_path / "case.duckdb") as case:
+        summary = case.ingest([str(tmp_path / "nodes")], timezone="UTC")
+        assert [(Path(o.path).name, o.status) for o in summary.outcomes] == [
+            ("gpu-node-00.csv", "parsed"), ("gpu-node-01.csv", "parsed"), ("gpu-node-02.csv", "failed"),
+            ("gpu-node-03.csv", "parsed")]
+        assert case.con.execute("""SELECT e.status, count(s.locator) FROM evidence e LEFT JOIN gpu_samples s
+                                   USING (evidence_id) GROUP BY ALL ORDER BY ALL""").fetchall() == [
+            ("failed", 0), ("parsed", 18)]
+        assert case.con.execute("SELECT count(*) FROM parse_warnings WHERE reason LIKE '%RuntimeError: boom%'"
+                                ).fetchone() == (1,)
+
+
+def test_commit_groups_take_small_files_of_one_parser_up_to_its_budget():
+    from forensics.ingest import _commit_groups, _Planned
+    from forensics.registry import get_parser
+
+    csv, xml = get_parser("nvidia_smi_csv"), get_parser("nvidia_smi_xml")
+    budget = csv.shared_commit_bytes
+
+    def item(name, size, parser=csv, compression=None):
+        return _Planned(name, name, size, compression, parser, 1.0, b"")
+
+    planned = [item("a", budget // 3), item("b", budget // 3), item("c", budget // 3), item("d", budget // 3),
+               item("big", budget), item("e", 10), item("x", 10, xml), item("f", 10), item("z", 10, compression="zip")]
+    assert [[p.path for p in group] for group in _commit_groups(planned)] == [
+        ["a", "b", "c"], ["d"], ["big"], ["e"], ["x"], ["f"], ["z"]]

@@ -205,7 +205,7 @@ def load_query_csv(ctx: ParseContext, section: CsvSection, kind: str | None = No
     select = ", ".join(f"{expr} AS {name}" for name, expr in cols.items())
     sep = ", " if ", " in section.header else ","
     if section.file is not None and sep == ", " and section.end_n is None:
-        count = _insert_read_csv(ctx, table, select, section, len(headers))
+        count = _insert_read_csv(ctx, table, select, section, len(headers), list(cols))
     else:
         count = _insert_split_lines(ctx, table, select, section, len(headers), sep)
     if not zone and not ctx.hints.timezone and "timestamp" in position and count:
@@ -266,7 +266,8 @@ def _insert_split_lines(ctx: ParseContext, table: str, select: str, section: Csv
     return count
 
 
-def _insert_read_csv(ctx: ParseContext, table: str, select: str, section: CsvSection, n_fields: int) -> int:
+def _insert_read_csv(ctx: ParseContext, table: str, select: str, section: CsvSection, n_fields: int,
+                     names: list[str]) -> int:
     """Rows tokenised by DuckDB's CSV reader on the two-byte ", " delimiter: one pass, no line
     splitting in SQL.
 
@@ -293,7 +294,7 @@ def _insert_read_csv(ctx: ParseContext, table: str, select: str, section: CsvSec
         FROM (SELECT row_number() OVER () + {int(section.header_n)} AS n, * FROM {reader})
         WHERE NOT coalesce(starts_with(ltrim(c1), '#'), false) AND NOT coalesce({repeated_header}, false)"""
     try:
-        count = ctx.insert(table, f"SELECT {select} FROM ({rows})")
+        count = ctx.insert(table, f"SELECT {select} FROM ({rows})", columns=names)
         rejected, listed = ctx.con.execute(
             f"SELECT count(*), count(DISTINCT line) FROM {rejects}").fetchall()[0]
         if rejected >= REJECTS_LIMIT:

@@ -211,4 +211,6 @@ def derive_entities(ctx: ParseContext, rows_sql: str | None = None, workload: bo
            locator
     FROM gpus WHERE pci_bus_id IS NOT NULL{workload_rows}
     """
-    return ctx.insert("entities", f"SELECT *, {sql_string(ctx.parser_name)} AS source FROM ({sql})")
+    return ctx.insert("entities", f"SELECT *, {sql_string(ctx.parser_name)} AS source FROM ({sql})",
+                      columns=("kind", "value", "host", "job", "valid_from", "valid_to", "attributes", "locator",
+                               "source"))
