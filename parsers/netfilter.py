@@ -27,7 +27,7 @@ from forensics.firewall.netfilter import (
     with_host_and_action,
 )
 from forensics.firewall.netfilter_line import looks_like_netfilter, parse_stamp
-from forensics.firewall.sink import NETFILTER_FAMILY, HostNames, NetEventWriter
+from forensics.firewall.sink import NETFILTER_FAMILY, HostNames, NetEventWriter, memory_budget
 from forensics.registry import Parser, Sniff, register
 
 NAME = "netfilter"
@@ -56,35 +56,40 @@ def parse(ctx: ParseContext) -> None:
 
 
 def load(ctx: ParseContext, reader: NetfilterReader, time: TimeContext) -> None:
-    """Reads the file block by block (the next block is parsed while the last one is written)."""
+    """Reads the file block by block (the next block is parsed while the last one is written),
+    all blocks going into net_events through one INSERT."""
     writer = NetEventWriter(ctx, NAME, family=NETFILTER_FAMILY)
     hosts = HostNames(ctx)
     select = NET_EVENTS_SELECT.format(locator="'line:' || line")
-    n_other = 0
-    with ctx.open() as handle, ThreadPoolExecutor(max_workers=1) as pool:
-        blocks = iter_line_blocks(handle, BLOCK_SIZE)
-        pending = None
-        while True:
-            if pending is None:
+    counts = {"other": 0}
+
+    def tables():
+        with ctx.open() as handle, ThreadPoolExecutor(max_workers=1) as pool:
+            blocks = iter_line_blocks(handle, BLOCK_SIZE)
+            pending = None
+            while True:
+                if pending is None:
+                    item = next(blocks, None)
+                    if item is None:
+                        break
+                    pending = (pool.submit(reader.read_block, item[0], item[1]), item[2])
+                future, nread = pending
                 item = next(blocks, None)
-                if item is None:
+                result = future.result()
+                pending = (pool.submit(reader.read_block, item[0], item[1]), item[2]) if item else None
+                for line, reason, excerpt in result.warnings:
+                    ctx.warn(f"line:{line}", reason, excerpt)
+                counts["other"] += result.n_other
+                if result.table.num_rows:
+                    yield with_host_and_action(result.table, hosts, writer.addresses)
+                ctx.advance(nread)
+                if pending is None:
                     break
-                pending = (pool.submit(reader.read_block, item[0], item[1]), item[2])
-            future, nread = pending
-            item = next(blocks, None)
-            result = future.result()
-            pending = (pool.submit(reader.read_block, item[0], item[1]), item[2]) if item else None
-            for line, reason, excerpt in result.warnings:
-                ctx.warn(f"line:{line}", reason, excerpt)
-            n_other += result.n_other
-            if result.table.num_rows:
-                block = with_host_and_action(result.table, hosts, writer.addresses)
-                writer.insert(block, select, canonical=True)
-            ctx.advance(nread)
-            if pending is None:
-                break
-    report_inference(ctx, time, n_other)
-    writer.deduplicate()
+
+    with memory_budget(ctx):
+        writer.insert_stream(tables(), select, canonical=True)
+        report_inference(ctx, time, counts["other"])
+        writer.deduplicate()
 
 
 def report_inference(ctx: ParseContext, time: TimeContext, n_other: int) -> None:

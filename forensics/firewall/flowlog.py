@@ -38,7 +38,7 @@ ALIASES = {
     "vm_id": "instance-id", "eni_id": "interface-id",
 }
 KNOWN_FIELDS = set(AWS_ORDER) | set(ALIASES) | {"resource-id", "encryption-status", "srctype", "dsttype"}
-EXTRA_FIELDS = ("version", "account-id", "interface-id", "instance-id", "vpc-id", "subnet-id", "type",
+EXTRA_FIELDS = ("account-id", "interface-id", "instance-id", "vpc-id", "subnet-id", "type",
                 "pkt-srcaddr", "pkt-dstaddr", "region", "az-id", "flow-direction", "traffic-path",
                 "pkt-src-aws-service", "pkt-dst-aws-service", "reject-reason", "ecs-cluster-name",
                 "ecs-service-name", "ecs-task-id", "ecs-container-id", "log-status")
@@ -63,6 +63,17 @@ def tcp_flag_names(expr: str) -> str:
     return f"CASE WHEN {expr} IS NULL THEN NULL ELSE nullif(concat_ws(' ', {parts}), '') END"
 
 
+STATUSES = ("OK", "NODATA", "SKIPDATA")
+ACTIONS = ("ACCEPT", "REJECT")
+
+
+def _upper(expr: str, usual: tuple[str, ...]) -> str:
+    """``upper(expr)``, skipped for the usual values (upper-casing every row costs as much as
+    splitting it)."""
+    listed = ", ".join(f"'{v}'" for v in usual)
+    return f"CASE WHEN {expr} IN ({listed}) THEN {expr} ELSE upper({expr}) END"
+
+
 def record_select(columns: dict[str, str], locator: str, text: str, pre_problem: str | None = None) -> str:
     """A SELECT over relation ``r`` turning flow-log fields into net_events rows plus a ``problem``
     column. ``columns`` maps canonical field names to SQL expressions over ``r`` (already NULL
@@ -72,8 +83,13 @@ def record_select(columns: dict[str, str], locator: str, text: str, pre_problem:
     def col(name: str) -> str:
         return columns.get(name, "NULL::VARCHAR")
 
-    extra = ", ".join(f"'{name}', {col(name)}" for name in EXTRA_FIELDS if name in columns)
-    extra_sql = f"json_object({extra})" if extra else "NULL::JSON"
+    # only the fields a record has, and log-status only when it is not OK (NODATA/SKIPDATA are
+    # also the label); written as text (json_object would also write every missing field as null)
+    parts = [f"CASE WHEN {col(name)} IS NOT NULL THEN '\"{name}\":' || to_json({col(name)}) END"
+             for name in EXTRA_FIELDS if name in columns and name != "log-status"]
+    if "log-status" in columns:
+        parts.append(f"CASE WHEN f_status <> 'OK' THEN '\"log-status\":' || to_json({col('log-status')}) END")
+    extra_sql = f"('{{' || concat_ws(',', {', '.join(parts)}) || '}}')::JSON" if parts else "NULL::JSON"
     return f"""
 WITH typed AS (
     SELECT r.*, {col('srcaddr')} AS f_src, {col('dstaddr')} AS f_dst,
@@ -81,7 +97,7 @@ WITH typed AS (
            {col('srcport')} AS f_sport_text, {col('dstport')} AS f_dport_text,
            TRY_CAST({col('start')} AS BIGINT) AS f_start, TRY_CAST({col('end')} AS BIGINT) AS f_end,
            TRY_CAST({col('packets')} AS BIGINT) AS f_packets, TRY_CAST({col('bytes')} AS BIGINT) AS f_bytes,
-           upper({col('log-status')}) AS f_status, upper({col('action')}) AS f_action,
+           {_upper(col('log-status'), STATUSES)} AS f_status, {_upper(col('action'), ACTIONS)} AS f_action,
            TRY_CAST({col('tcp-flags')} AS INTEGER) AS f_flags, {col('protocol')} AS f_proto,
            {col('start')} AS f_start_text, {pre_problem or 'NULL::VARCHAR'} AS f_pre_problem
     FROM r

@@ -11,6 +11,12 @@ One kernel line often lands in several files (kern.log, syslog, messages, journa
 case from another file of the same family (same host and key, stamps at most two seconds apart,
 one to one), keeps the earlier row and records the later sighting in ``net_event_duplicates``:
 one event, two provenance entries (view ``net_event_provenance``).
+
+Three ways in, by what the parser has: :meth:`NetEventWriter.insert_now` for SQL that DuckDB runs
+over the file itself (one statement per file), :meth:`NetEventWriter.insert_stream` for Arrow
+blocks made in Python while DuckDB writes (one statement per file), and
+:meth:`NetEventWriter.insert` for anything else (staged in Parquet, one statement at the end).
+Parsers of large files run inside :func:`memory_budget`.
 """
 
 from __future__ import annotations
@@ -18,7 +24,10 @@ from __future__ import annotations
 import os
 import uuid
 import weakref
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+import duckdb
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -85,17 +94,60 @@ class NetEventWriter:
         relation named ``v``). With ``host_from_addresses`` a row without ``host`` gets the
         inventory host of its private source address, source, or destination (in that order) at
         the record's time. ``canonical``: the addresses are canonical text already (the netfilter
-        reader writes them so), which skips the check."""
-        con = self.ctx.con
-        if isinstance(data, str):
-            source = f"({data})"
-        else:
-            # read by name from this frame (a replacement scan): a registered table would stay
-            # alive until the evidence file's transaction commits
-            _fw_rows = data  # noqa: F841
-            source = "_fw_rows"
-        inner = f"SELECT * FROM {source}" if select is None else f"WITH v AS (SELECT * FROM {source}) {select}"
-        present = {row[0] for row in con.execute(f"DESCRIBE {inner}").fetchall()}
+        reader writes them so), which skips the check. The rows are staged and written by
+        :meth:`flush` (see :meth:`_stage`)."""
+        # read by name from this frame (a replacement scan): a registered table would stay
+        # alive until the evidence file's transaction commits
+        _fw_rows = data  # noqa: F841
+        inner = _inner(f"({data})" if isinstance(data, str) else "_fw_rows", select)
+        present = {row[0] for row in self.ctx.con.execute(f"DESCRIBE {inner}").fetchall()}
+        sql = self._rows_sql(inner, present, host_from_addresses, canonical)
+        count = self._stage(self.ctx.con.sql(sql).to_arrow_table())
+        self.rows += count
+        return count
+
+    def insert_now(self, sql: str, host_from_addresses: bool = False, canonical: bool = False) -> int:
+        """Like :meth:`insert` for a SQL SELECT that DuckDB runs over the evidence file itself
+        (``read_csv``): one ``INSERT ... SELECT`` straight into net_events, no staging. DuckDB
+        writes the row groups of one large insert to the case file as they fill, so memory
+        does not grow with the file."""
+        inner = _inner(f"({sql})", None)
+        present = {row[0] for row in self.ctx.con.execute(f"DESCRIBE {inner}").fetchall()}
+        count = self.ctx.insert("net_events", self._rows_sql(inner, present, host_from_addresses, canonical))
+        self.rows += count
+        return count
+
+    def insert_stream(self, tables: Iterator[pa.Table], select: str | None = None, canonical: bool = False) -> int:
+        """Like :meth:`insert` for a sequence of Arrow tables of one schema made while DuckDB reads
+        them: one ``INSERT ... SELECT`` over the whole sequence, no staging. ``tables`` is consumed
+        by DuckDB as it writes (the next block is made when the last one is in)."""
+        first = next(tables, None)
+        if first is None:
+            return 0
+        schema = first.schema
+
+        def batches():
+            yield from first.to_batches()
+            for table in tables:
+                if table.schema != schema:
+                    table = table.select(schema.names).cast(schema)
+                yield from table.to_batches()
+
+        # both read by name from this frame (a replacement scan), as in insert
+        _fw_stream = pa.RecordBatchReader.from_batches(schema, batches())  # noqa: F841
+        _fw_empty = schema.empty_table()  # noqa: F841
+        present = {row[0] for row in self.ctx.con.execute(f"DESCRIBE {_inner('_fw_empty', select)}").fetchall()}
+        sql = self._rows_sql(_inner("_fw_stream", select), present, False, canonical)
+        count = int(self.ctx.con.execute(
+            f"INSERT INTO net_events BY NAME SELECT *, {int(self.ctx.evidence_id)}::INTEGER AS evidence_id "
+            f"FROM ({sql})").fetchall()[0][0])
+        self.ctx.records["net_events"] += count
+        self.rows += count
+        return count
+
+    def _rows_sql(self, inner: str, present: set[str], host_from_addresses: bool, canonical: bool) -> str:
+        """The SELECT giving every net_events column (but evidence_id) for the rows of ``inner``
+        (whose columns are ``present``)."""
         given_direction = "direction" in present  # computed by the parser already
         wanted = [c for c in self._columns() if c in present and c not in ("direction", "source_format", "host")]
         addresses = [c for c in ("src_ip", "dst_ip", "src_private_ip") if c in present]
@@ -128,10 +180,7 @@ class NetEventWriter:
         for name, kind in self._column_types():
             if name not in given and name != "evidence_id":
                 select_list.append(f"NULL::{kind} AS \"{name}\"")
-        sql = f"SELECT {', '.join(select_list)} FROM ({inner}) v{joins}"
-        count = self._stage(con.sql(sql).to_arrow_table())
-        self.rows += count
-        return count
+        return f"SELECT {', '.join(select_list)} FROM ({inner}) v{joins}"
 
     # Rows are staged in a Parquet file and inserted with one statement when the file is done.
     # Block by block INSERTs inside the file's one transaction keep every uncommitted row in
@@ -230,6 +279,61 @@ class NetEventWriter:
         finally:
             con.execute(f"DROP TABLE IF EXISTS {table}")
         return int(moved)
+
+
+DEFAULT_MEMORY_LIMIT = "512MB"
+
+
+@contextmanager
+def memory_budget(ctx: ParseContext):
+    """DuckDB's memory limit while a large file is written (option ``fw_memory_limit``, 512MB).
+
+    Memory measured while loading ten million flow records in one statement grows with the rows
+    written (1.0 GB at 10 M) even when the file is committed in chunks: it is DuckDB's buffer
+    pool keeping the case's freshly written blocks, and the default limit is most of the
+    machine. Under a limit the same load stays flat (about 400 MB at 256MB) at the same speed;
+    DuckDB spills sorts and joins beyond it to its temporary directory."""
+    con = ctx.con
+    limit = ctx.options.get("fw_memory_limit") or DEFAULT_MEMORY_LIMIT
+    scratch = duckdb.connect()  # errors here would abort the evidence file's transaction
+    try:
+        scratch.execute(f"SET memory_limit = {sql_string(limit)}")
+        wanted = scratch.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+    except duckdb.Error:
+        ctx.warn(None, f"option fw_memory_limit={limit!r} is not a DuckDB memory size; DuckDB's limit kept")
+        wanted = None
+    scratch.execute("RESET memory_limit")
+    default = scratch.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+    previous = con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+    # only ever lowered; a limit given to the case that is lower already stays
+    lower = wanted is not None and _bytes(wanted) < _bytes(previous)
+    if lower:
+        con.execute(f"SET memory_limit = {sql_string(limit)}")
+    try:
+        yield
+    finally:
+        if lower:
+            try:  # DuckDB shows a limit rounded: the default is put back exactly by RESET
+                con.execute("RESET memory_limit" if previous == default else f"SET memory_limit = {sql_string(previous)}")
+            except duckdb.Error:  # an aborted transaction refuses it; the error that aborted it matters
+                pass
+
+
+_UNITS = {"bytes": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40,
+          "KB": 10 ** 3, "MB": 10 ** 6, "GB": 10 ** 9, "TB": 10 ** 12}
+
+
+def _bytes(setting: str) -> float:
+    """A memory size as DuckDB shows it ('2.7 GiB', '488.2 MiB') in bytes."""
+    number, _, unit = setting.strip().partition(" ")
+    try:
+        return float(number) * _UNITS.get(unit.strip(), 1)
+    except ValueError:
+        return float("inf")
+
+
+def _inner(source: str, select: str | None) -> str:
+    return f"SELECT * FROM {source}" if select is None else f"WITH v AS (SELECT * FROM {source}) {select}"
 
 
 def _valid(alias: str) -> str:
