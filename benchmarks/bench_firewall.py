@@ -14,7 +14,10 @@ process (so peak RSS is that measurement's own):
 - ``our_ingest``: ``Case.ingest`` end to end: hashing, sniffing, parsing, direction, and writing
   ``net_events`` into a case file (what a responder waits for).
 
-For flow logs: ``duckdb_bare_scan``, ``python_split_loop`` and ``our_ingest`` (``aws_vpcflow``).
+For flow logs: ``duckdb_bare_scan``, ``duckdb_read_csv`` (the fields as typed columns by DuckDB's CSV
+reader, nothing written), ``python_split_loop``, ``duckdb_csv_insert`` (those typed columns written
+into ``net_events`` of a case and nothing else: the write floor) and ``our_ingest`` (``aws_vpcflow``).
+Ratios are printed for wall time and for CPU time (steadier on a shared machine).
 
     .venv/bin/python benchmarks/bench_firewall.py --lines 2000000 --lines 10000000 --flows 2000000
 
@@ -133,6 +136,9 @@ NETFILTER_REGEX = (r"^(\w{3} +\d+ [\d:]+) (\S+) kernel: (?:\[\s*[\d.]+\] )?(.*?)
 FIELDS = {"src": r" SRC=(\S+)", "dst": r" DST=(\S+)", "len": r" LEN=(\d+)", "proto": r" PROTO=(\w+)",
           "spt": r" SPT=(\d+)", "dpt": r" DPT=(\d+)", "in": r"IN=(\S*)", "out": r" OUT=(\S*)",
           "stamp": r"^(\w{3} +\d+ [\d:]+)", "host": r"^\w{3} +\d+ [\d:]+ (\S+)"}
+VPC_FIELDS = ("version", "account_id", "interface_id", "srcaddr", "dstaddr", "srcport", "dstport", "protocol",
+              "packets", "bytes", "start", "end", "action", "log_status")
+VPC_NUMBERS = ("srcport", "dstport", "protocol", "packets", "bytes", "start", "end")
 LINES = "read_csv({path}, columns={{'line': 'VARCHAR'}}, delim='\\x01', quote='', escape='', header=false, " \
         "auto_detect=false, strict_mode=false)"
 
@@ -165,6 +171,27 @@ def measure(kind: str, path: str) -> dict:
                     kept += len(batch)
                     batch = []
         detail["rows"] = kept + len(batch)
+    elif kind in ("duckdb_read_csv", "duckdb_csv_insert"):
+        # the flow log as typed columns by DuckDB's CSV reader: the read ceiling for this format,
+        # and the same read written into net_events with nothing else (the write floor)
+        types = dict.fromkeys(VPC_FIELDS, "VARCHAR") | {f: "BIGINT" for f in VPC_NUMBERS}
+        columns = "{" + ", ".join(f"'{k}': '{v}'" for k, v in types.items()) + "}"
+        csv = (f"read_csv({quoted}, columns={columns}, delim=' ', quote='', escape='', header=false, "
+               "auto_detect=false, skip=1, nullstr='-', strict_mode=false, null_padding=true)")
+        if kind == "duckdb_read_csv":
+            con = duckdb.connect()
+            detail["rows"] = con.execute(f"SELECT count(*), sum(bytes), count(srcaddr) FROM {csv}").fetchone()[0]
+        else:
+            sys.path.insert(0, str(HERE.parent))
+            from forensics import Case
+
+            with tempfile.TemporaryDirectory(dir=str(DATA)) as tmp:
+                with Case(os.path.join(tmp, "case.duckdb"), tmp_dir=tmp, memory_limit="512MB") as case:
+                    detail["rows"] = case.con.execute(
+                        "INSERT INTO net_events BY NAME SELECT to_timestamp(start) AS ts, to_timestamp(\"end\") AS ts_end, "
+                        "srcaddr AS src_ip, srcport AS src_port, dstaddr AS dst_ip, dstport AS dst_port, "
+                        "protocol::VARCHAR AS proto, action, bytes AS bytes_out, packets AS packets_out, "
+                        f"1 AS evidence_id FROM {csv}").fetchone()[0]
     elif kind == "python_split_loop":
         kept, batch = 0, []
         with open(path, encoding="utf-8", errors="replace") as handle:
@@ -234,11 +261,19 @@ def ratios(rows: list[dict]) -> str:
             continue
         ours = n / r["wall_s"]
         parts = []
-        for base in ("duckdb_bare_scan", "python_regex_loop", "python_split_loop", "duckdb_regexp_per_field"):
+        for base in ("duckdb_bare_scan", "python_regex_loop", "python_split_loop", "duckdb_regexp_per_field",
+                     "duckdb_read_csv", "duckdb_csv_insert"):
             b = by.get((name, n, base))
             if b:
                 parts.append(f"{ours / (n / b['wall_s']):.2f}x {base}")
         out.append(f"- {name} {n:,} lines, {kind}: " + ", ".join(parts))
+        cpu_parts = []
+        for base in ("duckdb_bare_scan", "python_regex_loop", "python_split_loop", "duckdb_read_csv",
+                     "duckdb_csv_insert"):
+            b = by.get((name, n, base))
+            if b:
+                cpu_parts.append(f"{b['cpu_s'] / r['cpu_s']:.2f}x {base}")
+        out.append("  per CPU second: " + ", ".join(cpu_parts))
     return "\n".join(out)
 
 
@@ -276,7 +311,8 @@ def main() -> None:
         path = DATA / f"vpcflow-{n}.log"
         if not path.exists():
             generate_vpcflow(path, n)
-        for kind in ("duckdb_bare_scan", "python_split_loop", "our_ingest_vpcflow"):
+        for kind in ("duckdb_bare_scan", "duckdb_read_csv", "python_split_loop", "duckdb_csv_insert",
+                     "our_ingest_vpcflow"):
             r = run_child(kind, path)
             r.update(input="AWS VPC flow log", lines=n, file_mb=path.stat().st_size / 1e6)
             results.append(r)
