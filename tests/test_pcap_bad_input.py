@@ -153,3 +153,16 @@ def test_without_tshark_the_capture_fails_with_the_fix_named(tmp_path, monkeypat
     finally:
         monkeypatch.delenv("FORENSICS_TSHARK")
         tshark_module.reset_tools_cache()
+
+
+def test_a_memory_limit_option_duckdb_refuses_is_a_warning_and_the_capture_loads(tmp_path):
+    path = session().write(tmp_path / "s.pcap")
+    with Case(tmp_path / "case.duckdb") as case:
+        before = case.sql("SELECT current_setting('memory_limit') AS m").m[0]
+        case.ingest([str(path)], options={"pcap_memory_limit": "lots"})
+        assert case.sql("SELECT status FROM evidence").status[0] == "parsed"
+        assert case.sql("SELECT count(*) AS n FROM flows WHERE proto = 'udp'").n[0] == 10
+        reasons = set(case.warnings().reason)
+        assert "option pcap_memory_limit='lots' is not a DuckDB memory size; DuckDB's limit kept" in reasons
+        # the case's own limit is the same after the capture as before it
+        assert case.sql("SELECT current_setting('memory_limit') AS m").m[0] == before

@@ -32,6 +32,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from forensics.membudget import budget
 from forensics.context import ParseContext, sql_string
 
 from .addresses import ClusterAddresses
@@ -284,7 +285,6 @@ class NetEventWriter:
 DEFAULT_MEMORY_LIMIT = "512MB"
 
 
-@contextmanager
 def memory_budget(ctx: ParseContext):
     """DuckDB's memory limit while a large file is written (option ``fw_memory_limit``, 512MB).
 
@@ -293,43 +293,7 @@ def memory_budget(ctx: ParseContext):
     pool keeping the case's freshly written blocks, and the default limit is most of the
     machine. Under a limit the same load stays flat (about 400 MB at 256MB) at the same speed;
     DuckDB spills sorts and joins beyond it to its temporary directory."""
-    con = ctx.con
-    limit = ctx.options.get("fw_memory_limit") or DEFAULT_MEMORY_LIMIT
-    scratch = duckdb.connect()  # errors here would abort the evidence file's transaction
-    try:
-        scratch.execute(f"SET memory_limit = {sql_string(limit)}")
-        wanted = scratch.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
-    except duckdb.Error:
-        ctx.warn(None, f"option fw_memory_limit={limit!r} is not a DuckDB memory size; DuckDB's limit kept")
-        wanted = None
-    scratch.execute("RESET memory_limit")
-    default = scratch.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
-    previous = con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
-    # only ever lowered; a limit given to the case that is lower already stays
-    lower = wanted is not None and _bytes(wanted) < _bytes(previous)
-    if lower:
-        con.execute(f"SET memory_limit = {sql_string(limit)}")
-    try:
-        yield
-    finally:
-        if lower:
-            try:  # DuckDB shows a limit rounded: the default is put back exactly by RESET
-                con.execute("RESET memory_limit" if previous == default else f"SET memory_limit = {sql_string(previous)}")
-            except duckdb.Error:  # an aborted transaction refuses it; the error that aborted it matters
-                pass
-
-
-_UNITS = {"bytes": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40,
-          "KB": 10 ** 3, "MB": 10 ** 6, "GB": 10 ** 9, "TB": 10 ** 12}
-
-
-def _bytes(setting: str) -> float:
-    """A memory size as DuckDB shows it ('2.7 GiB', '488.2 MiB') in bytes."""
-    number, _, unit = setting.strip().partition(" ")
-    try:
-        return float(number) * _UNITS.get(unit.strip(), 1)
-    except ValueError:
-        return float("inf")
+    return budget(ctx, "fw_memory_limit", DEFAULT_MEMORY_LIMIT)
 
 
 def _inner(source: str, select: str | None) -> str:

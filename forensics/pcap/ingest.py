@@ -23,6 +23,8 @@ from forensics.context import ParseContext, sql_string
 
 from . import staging
 from .jsonrpc import frame_messages, message_fields, unescape_tshark
+from forensics.membudget import budget as memory_budget
+
 from .salvage import salvage
 from .ssh import read_sides, session_row
 from .streams import reassemble
@@ -75,34 +77,28 @@ class CaptureIngest:
         self.scratch.mkdir(parents=True, exist_ok=True)
         # DuckDB's default memory limit is most of the machine; next to tshark (which grows with
         # the packets of a chunk) the staging work keeps to a budget and spills beyond it.
-        previous_limit = self.con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
-        limit = self.ctx.options.get("pcap_memory_limit") or DEFAULT_MEMORY_LIMIT
-        try:
-            self.con.execute(f"SET memory_limit = {sql_string(limit)}")
-        except Exception:
-            self.ctx.warn(None, f"option pcap_memory_limit={limit!r} is not a DuckDB memory size; kept {previous_limit}")
-        try:
-            for sql in staging.create_sql(self.p):
-                self.con.execute(sql)
-            self._pipeline(self._chunks(self.ctx.local_path))
-            self._read_past_damage()
-            self._finish()
-        finally:
-            for sql in staging.drop_sql(self.p, max(self.n_segments + 1, 1)):
-                try:
-                    self.con.execute(sql)
-                except Exception:
-                    pass
-            for name in ("merged", "oriented", "streams_ssh", "streams_json", "feat", "sbatch"):
-                try:
-                    self.con.execute(f"DROP TABLE IF EXISTS {self.p}_{name}")
-                except Exception:
-                    pass
-            shutil.rmtree(self.scratch, ignore_errors=True)
+        with memory_budget(self.ctx, "pcap_memory_limit", DEFAULT_MEMORY_LIMIT):
             try:
-                self.con.execute(f"SET memory_limit = {sql_string(previous_limit)}")
-            except Exception:  # an aborted transaction refuses it; the error that aborted it matters
+                for sql in staging.create_sql(self.p):
+                    self.con.execute(sql)
+                self._pipeline(self._chunks(self.ctx.local_path))
+                self._read_past_damage()
+                self._finish()
+            finally:
+                self._clean_up()
+
+    def _clean_up(self) -> None:
+        for sql in staging.drop_sql(self.p, max(self.n_segments + 1, 1)):
+            try:
+                self.con.execute(sql)
+            except Exception:
                 pass
+        for name in ("merged", "oriented", "streams_ssh", "streams_json", "feat", "sbatch"):
+            try:
+                self.con.execute(f"DROP TABLE IF EXISTS {self.p}_{name}")
+            except Exception:
+                pass
+        shutil.rmtree(self.scratch, ignore_errors=True)
 
     def _chunks(self, path: Path, temporary: bool = False) -> list[Chunk]:
         """The capture as chunks numbered on from those already read (a salvaged remainder
