@@ -14,32 +14,25 @@ from typing import IO, Iterator
 import numpy as np
 import pyarrow as pa
 
-from .netfilter import iter_line_blocks
+from .netfilter import iter_line_blocks, line_bounds
 
 
 def lines_table(block: bytes, first_line: int) -> pa.Table:
     """The non-blank lines of a block (ending in a newline) as (line, text)."""
-    a = np.frombuffer(block, dtype=np.uint8)
-    newlines = np.flatnonzero(a == 10)
-    starts = np.empty(len(newlines), dtype=np.int64)
-    if len(newlines):
-        starts[0] = 0
-        starts[1:] = newlines[:-1] + 1
-    ends = newlines.astype(np.int64)
-    ends -= (ends > starts) & (a[np.maximum(ends - 1, 0)] == 13)
+    _, starts, ends = line_bounds(block)
     keep = ends > starts
-    line_numbers = np.arange(first_line, first_line + len(newlines), dtype=np.int64)
+    line_numbers = np.arange(first_line, first_line + len(starts), dtype=np.int64)
     try:
         block.decode("utf-8")
         valid = True
     except UnicodeDecodeError:
         valid = False
     if valid:
-        offsets = np.empty(len(newlines) + 1, dtype=np.int64)
+        offsets = np.empty(len(starts) + 1, dtype=np.int64)
         offsets[:-1] = starts
         offsets[-1] = len(block)
         # each string runs to the next line's start; the newline is trimmed in SQL
-        text = pa.LargeStringArray.from_buffers(len(newlines), pa.py_buffer(offsets.tobytes()), pa.py_buffer(block))
+        text = pa.LargeStringArray.from_buffers(len(starts), pa.py_buffer(offsets.tobytes()), pa.py_buffer(block))
         table = pa.table({"line": line_numbers, "text": text})
         return table.filter(pa.array(keep))
     texts = [block[s:e].decode("utf-8", errors="replace") for s, e, k in zip(starts, ends, keep) if k]

@@ -97,6 +97,20 @@ RECORD_SCHEMA = pa.schema(
 )
 
 
+def line_bounds(block: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A block of complete lines (ending in a newline) as its bytes and each line's start and end
+    offsets (the end excludes the newline and a carriage return before it)."""
+    a = np.frombuffer(block, dtype=np.uint8)
+    newlines = np.flatnonzero(a == 10)
+    starts = np.empty(len(newlines), dtype=np.int64)
+    if len(newlines):
+        starts[0] = 0
+        starts[1:] = newlines[:-1] + 1
+    ends = newlines.astype(np.int64)
+    ends -= (ends > starts) & (a[np.maximum(ends - 1, 0)] == 13)
+    return a, starts, ends
+
+
 @dataclass
 class BlockResult:
     table: pa.Table
@@ -167,14 +181,7 @@ class NetfilterReader:
     # -- one block -------------------------------------------------------------------------------
     def read_block(self, block: bytes, first_line: int) -> BlockResult:
         """A block of complete lines (ending in a newline) whose first line has number ``first_line``."""
-        a = np.frombuffer(block, dtype=np.uint8)
-        newlines = np.flatnonzero(a == 10)
-        starts = np.empty(len(newlines), dtype=np.int64)
-        if len(newlines):
-            starts[0] = 0
-            starts[1:] = newlines[:-1] + 1
-        ends = newlines.astype(np.int64)
-        ends -= (ends > starts) & (a[np.maximum(ends - 1, 0)] == 13)
+        a, starts, ends = line_bounds(block)
         line_numbers = np.arange(first_line, first_line + len(starts), dtype=np.int64)
         return self.read(a, starts, ends, line_numbers, lambda i: block[starts[i]:ends[i]])
 
