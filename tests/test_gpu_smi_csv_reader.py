@@ -226,3 +226,19 @@ def test_commit_groups_take_small_files_of_one_parser_up_to_its_budget():
                item("big", budget), item("e", 10), item("x", 10, xml), item("f", 10), item("z", 10, compression="zip")]
     assert [[p.path for p in group] for group in _commit_groups(planned)] == [
         ["a", "b", "c"], ["d"], ["big"], ["e"], ["x"], ["f"], ["z"]]
+
+
+def test_a_lone_carriage_return_loads_the_file_with_lines_numbered_by_newlines(tmp_path):
+    """A stray CR inside a row (and CRLF on some rows only) once failed the whole file."""
+    path = tmp_path / "mixed.csv"
+    path.write_bytes(
+        b"timestamp, index, uuid, utilization.gpu [%], memory.used [MiB]\n"
+        b"2026/02/17 10:00:00.000, 0, GPU-cf83589d-353d-61f7-6163-0295f299dcfe, 50 %, 100 MiB\r\n"
+        b"2026/02/17 10:00:01.000, 0, GPU-cf83589d-353d-61f7-6163-0295f299dcfe, 5\r0 %, 101 MiB\n"
+        b"2026/02/17 10:00:02.000, 0, GPU-cf83589d-353d-61f7-6163-0295f299dcfe, 60 %, 102 MiB\n")
+    assert scan_text(path).line_end == "mixed"
+    with ingest(tmp_path, path, timezone="UTC") as case:
+        rows = case.con.execute("SELECT locator, util, fb_used_mib FROM gpu_samples ORDER BY locator").fetchall()
+        assert rows == [("line:2", 50.0, 100.0), ("line:3", None, 101.0), ("line:4", 60.0, 102.0)]
+        reasons = [reason for _, reason in warnings(case)]
+        assert any(reason.startswith("mixed line ends") for reason in reasons)

@@ -89,6 +89,15 @@ def lines_relation_sql(ctx: ParseContext, warn: bool = True, utf8: bool | None =
         encoding = ", encoding='latin-1'"
         if warn:
             ctx.warn(None, "file is not valid UTF-8: read as Latin-1 so that no byte is lost")
+    elif scan_text(ctx.local_path).line_end == "mixed":
+        # DuckDB's line reader refuses a carriage return that ends no line; lines are cut at
+        # newlines only (a CR before one is dropped, one anywhere else stays in the line)
+        ctx.warn(None, "mixed line ends: lines are cut at newlines; a carriage return before one is "
+                       "dropped, any other is kept in its line")
+        return (f"SELECT row_number() OVER () AS n, nullif(l, '') AS line FROM ("
+                f"SELECT unnest(string_split(CASE WHEN ends_with(t, chr(10)) THEN t[:-2] ELSE t END, chr(10))) AS l "
+                f"FROM (SELECT replace(content, chr(13) || chr(10), chr(10)) AS t "
+                f"FROM read_text({ctx.sql_path})))")
     return (f"SELECT row_number() OVER () AS n, line FROM read_csv({ctx.sql_path}, "
             f"columns={{'line': 'VARCHAR'}}, delim={_NO_DELIMITER}, quote='', escape='', header=false, "
             f"auto_detect=false{encoding})")
