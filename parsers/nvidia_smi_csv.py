@@ -48,7 +48,7 @@ def parse(ctx: ParseContext) -> None:
     file = None
     if scan.line_end in ("lf", "crlf"):
         file = CsvFile(ctx.sql_path, encoding=None if scan.utf8 else "latin-1", blank_lines=tuple(scan.blank_lines))
-    section = CsvSection(header=header, header_n=header_n, lines_sql=lines_relation_sql(ctx, warn=False, utf8=scan.utf8),
+    section = CsvSection(header=header, header_n=header_n, lines_sql=lines_relation_sql(ctx, warn=False, scan=scan),
                          first_n=header_n + 1, file=file)
     load_query_csv(ctx, section)
     derive_entities(ctx, workload=False)  # no query field names a job, pod or container

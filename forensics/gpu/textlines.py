@@ -14,10 +14,6 @@ from forensics.context import ParseContext
 _NO_DELIMITER = "chr(30)||chr(31)||chr(30)||chr(31)"
 
 
-def is_utf8(path: str | Path, chunk: int = 1 << 20) -> bool:
-    return scan_text(path, chunk).utf8
-
-
 @dataclass
 class TextScan:
     """What a CSV reader needs to know about a text file before it tokenises it."""
@@ -79,17 +75,19 @@ def scan_text(path: str | Path, chunk: int = 1 << 20) -> TextScan:
     return scan
 
 
-def lines_relation_sql(ctx: ParseContext, warn: bool = True, utf8: bool | None = None) -> str:
+def lines_relation_sql(ctx: ParseContext, warn: bool = True, scan: TextScan | None = None) -> str:
     """SQL giving (n, line) for every line of the evidence file, n counting from 1.
 
     Blank lines are kept (as NULL) so numbers match the file. A file that is not UTF-8 is read as
-    Latin-1 (every byte kept) with a warning. ``utf8`` is what a scan already found, if any."""
+    Latin-1 (every byte kept) with a warning. ``scan`` is a scan of the file already made, if any
+    (one pass over the bytes gives both the encoding and the line ends)."""
+    scan = scan or scan_text(ctx.local_path)
     encoding = ""
-    if not (is_utf8(ctx.local_path) if utf8 is None else utf8):
+    if not scan.utf8:
         encoding = ", encoding='latin-1'"
         if warn:
             ctx.warn(None, "file is not valid UTF-8: read as Latin-1 so that no byte is lost")
-    elif scan_text(ctx.local_path).line_end == "mixed":
+    elif scan.line_end == "mixed":
         # DuckDB's line reader refuses a carriage return that ends no line; lines are cut at
         # newlines only (a CR before one is dropped, one anywhere else stays in the line)
         ctx.warn(None, "mixed line ends: lines are cut at newlines; a carriage return before one is "
@@ -114,4 +112,4 @@ def read_text_lines(ctx: ParseContext) -> list[str]:
     return text.splitlines()
 
 
-__all__ = ["TextScan", "is_utf8", "lines_relation_sql", "read_text_lines", "scan_text"]
+__all__ = ["TextScan", "lines_relation_sql", "read_text_lines", "scan_text"]
