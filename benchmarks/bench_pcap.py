@@ -330,7 +330,7 @@ def main() -> None:
         if args.reuse and big.exists() and big.stat().st_size >= args.big_gb * (1 << 30) * 0.95:
             results["bulk"] = {"packets": _count_packets(big), "bytes": big.stat().st_size, "reused": True}
         else:
-            results["bulk"] = generate(big, int(args.big_gb * (1 << 30) / 1560), seed=7, bulk=True)
+            results["bulk"] = generate(big, int(args.big_gb * (1 << 30) / 940), seed=7, bulk=True)
         results["bulk"]["generate_s"] = time.perf_counter() - start
         print("generated bulk", results["bulk"], flush=True)
         results["bulk_ours"] = measure_ours(big, workdir)

@@ -53,13 +53,15 @@ TABLES = {
 }
 
 
-@pytest.mark.parametrize("chunk_packets", [7, 15])
-def test_tiny_chunks_give_the_same_tables_as_one_pass(tmp_path, chunk_packets):
+@pytest.mark.parametrize("chunk_packets,jobs", [(7, 3), (15, 1)])
+def test_tiny_chunks_give_the_same_tables_as_one_pass(tmp_path, chunk_packets, jobs):
+    """Chunks dissected one at a time or several at once (``pcap_tshark_jobs``) load in order."""
     capture = build(tmp_path / "mixed.pcap")
     whole = Case(tmp_path / "whole.duckdb")
     whole.ingest([str(capture)])
     split = Case(tmp_path / "split.duckdb")
-    split.ingest([str(capture)], options={"pcap_split_bytes": "0", "pcap_chunk_packets": str(chunk_packets)})
+    split.ingest([str(capture)], options={"pcap_split_bytes": "0", "pcap_chunk_packets": str(chunk_packets),
+                                                  "pcap_tshark_jobs": str(jobs)})
     assert split.warnings().empty
     frames = int(whole.sql("SELECT sum(orig_pkts + resp_pkts) AS n FROM flows").n[0])
     assert frames > 10 * chunk_packets  # the capture really is cut many times

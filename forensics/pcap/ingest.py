@@ -1,8 +1,8 @@
 """Ingest one packet capture: tshark -> DuckDB staging -> flows, SSH, DNS, TLS, HTTP, JSON-RPC.
 
-The work is pipelined: a reader thread runs tshark (on each editcap chunk of a big capture in
-turn) and cuts its output into segment files; the loader reduces each segment in DuckDB while
-tshark writes the next, so on a multi-core machine the ingest runs close to tshark's own speed.
+The work is pipelined: producer threads run tshark on the editcap chunks of a big capture (two
+chunks at once on a multi-core machine) and cut its output into segment files; the loader reduces
+each segment in DuckDB, in chunk order, while tshark writes the next.
 After the last segment, connections are stitched, SSH and JSON-RPC streams reassembled and read,
 and the normalised tables written. Staging tables are temporary and dropped at the end.
 """
@@ -40,6 +40,15 @@ READ_BYTES = 4 << 20
 DEFAULT_MEMORY_LIMIT = "512MB"
 
 
+def default_jobs() -> int:
+    """tshark runs at once: two where the machine has two cores or more for this process."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return 2 if cores >= 2 else 1
+
+
 def _int_option(ctx: ParseContext, name: str, default: int) -> int:
     value = ctx.options.get(name)
     if value is None or value == "":
@@ -60,10 +69,10 @@ class CaptureIngest:
         self.scratch = Path(str(ctx.scratch_path("-pcap")))
         self.n_chunks = 0  # tshark runs (editcap chunks, salvaged remainders)
         self.n_segments = 0  # pieces of tshark output loaded (the "chunk" of the staging tables)
-        self._segments = 0  # segment files named by the producer
         self._procs: list[subprocess.Popen] = []
         self._stop = threading.Event()
         self.segment_bytes = _int_option(ctx, "pcap_segment_bytes", SEGMENT_BYTES)
+        self.jobs = max(1, _int_option(ctx, "pcap_tshark_jobs", default_jobs()))
         self.frames_read = 0
         self.last_frame = 0  # the highest frame number loaded so far
         self.damaged = False
@@ -104,7 +113,9 @@ class CaptureIngest:
         """The capture as chunks numbered on from those already read (a salvaged remainder
         continues the numbering of chunks and frames)."""
         split_bytes = _int_option(self.ctx, "pcap_split_bytes", DEFAULT_SPLIT_BYTES)
-        chunk_packets = _int_option(self.ctx, "pcap_chunk_packets", DEFAULT_CHUNK_PACKETS)
+        # tshark's memory grows with a chunk's packets: with several chunks dissected at once,
+        # each is smaller, so the packets in flight (and the memory) stay the same
+        chunk_packets = max(1, _int_option(self.ctx, "pcap_chunk_packets", DEFAULT_CHUNK_PACKETS // self.jobs))
         index, frames = self.n_chunks, self.last_frame
         if path.stat().st_size <= split_bytes:
             chunks = [Chunk(path, index, frames, temporary)]
@@ -134,97 +145,124 @@ class CaptureIngest:
             self._pipeline(self._chunks(found.path, temporary=True))
             source = found.path
 
-    def _produce(self, chunks: list[Chunk], events: queue.Queue) -> None:
-        """Producer thread: run tshark on each chunk in turn and cut its output into segment files
-        of about SEGMENT_BYTES at line ends, handing each to the loader as soon as it is complete."""
-        try:
-            for chunk in chunks:
-                if self._stop.is_set():
-                    break
-                err = self.scratch / f"run{chunk.index}.err"
-                with open(err, "wb") as errf:
-                    proc = subprocess.Popen(tshark_command(self.tools, chunk.path), stdout=subprocess.PIPE,
-                                            stderr=errf, stdin=subprocess.DEVNULL)
-                self._procs.append(proc)
-                assert proc.stdout is not None
-                segment, out, size = None, None, 0
-                pending = b""
-                while not self._stop.is_set():
-                    block = proc.stdout.read(READ_BYTES)
-                    if not block:
-                        break
-                    if out is None:
-                        self._segments += 1
-                        segment = self.scratch / f"segment{self._segments}.tsv"
-                        out, size = open(segment, "wb"), 0
-                    out.write(block)
-                    size += len(block)
-                    if size >= self.segment_bytes:
-                        cut = block.rfind(b"\n")
-                        if cut >= 0:
-                            # the bytes after the last line end belong to the next segment
-                            pending = block[cut + 1:]
-                            out.truncate(size - len(pending))
-                            out.close()
-                            events.put(("segment", chunk, segment))
-                            out = None
-                            if pending:
-                                self._segments += 1
-                                segment = self.scratch / f"segment{self._segments}.tsv"
-                                out, size = open(segment, "wb"), len(pending)
-                                out.write(pending)
-                if out is not None:
+    def _run_tshark(self, chunk: Chunk, events: queue.Queue) -> None:
+        """Run tshark on one chunk and cut its output into segment files of about SEGMENT_BYTES at
+        line ends, handing each to the loader (through the chunk's own queue) once complete."""
+        err = self.scratch / f"run{chunk.index}.err"
+        with open(err, "wb") as errf:
+            proc = subprocess.Popen(tshark_command(self.tools, chunk.path), stdout=subprocess.PIPE,
+                                    stderr=errf, stdin=subprocess.DEVNULL)
+        self._procs.append(proc)
+        assert proc.stdout is not None
+        count = 0
+
+        def next_segment() -> Path:
+            nonlocal count
+            count += 1
+            return self.scratch / f"segment{chunk.index}_{count}.tsv"
+
+        segment, out, size = None, None, 0
+        while not self._stop.is_set():
+            block = proc.stdout.read(READ_BYTES)
+            if not block:
+                break
+            if out is None:
+                segment = next_segment()
+                out, size = open(segment, "wb"), 0
+            out.write(block)
+            size += len(block)
+            if size >= self.segment_bytes:
+                cut = block.rfind(b"\n")
+                if cut >= 0:
+                    # the bytes after the last line end belong to the next segment
+                    pending = block[cut + 1:]
+                    out.truncate(size - len(pending))
                     out.close()
                     events.put(("segment", chunk, segment))
-                proc.stdout.close()
-                proc.wait()
-                events.put(("end", chunk, proc.returncode, err))
-        except BaseException as exc:  # handed to the loader, which raises it
-            events.put(("error", exc))
-        finally:
-            events.put(("done",))
+                    out = None
+                    if pending:
+                        segment = next_segment()
+                        out, size = open(segment, "wb"), len(pending)
+                        out.write(pending)
+        if out is not None:
+            out.close()
+            events.put(("segment", chunk, segment))
+        proc.stdout.close()
+        proc.wait()
+        events.put(("end", chunk, proc.returncode, err))
+
+    def _produce(self, chunks: list[Chunk], queues: list[queue.Queue], slots: threading.Semaphore,
+                 taken: list[int], lock: threading.Lock) -> None:
+        """A producer thread: takes the next chunk not yet taken (in order), once a slot is free,
+        and runs tshark on it. The loader frees a slot when it has loaded a chunk, so at most
+        ``jobs`` chunks are in flight (running, or written and waiting to be loaded)."""
+        while not self._stop.is_set():
+            if not slots.acquire(timeout=0.2):
+                continue
+            with lock:
+                index = taken[0]
+                taken[0] += 1
+            if index >= len(chunks) or self._stop.is_set():
+                slots.release()
+                return
+            try:
+                self._run_tshark(chunks[index], queues[index])
+            except BaseException as exc:  # handed to the loader, which raises it
+                queues[index].put(("error", exc))
+                return
 
     def _pipeline(self, chunks: list[Chunk]) -> None:
-        """tshark (in a thread) and DuckDB (here) work at the same time: while one segment of
-        tshark's output is reduced, tshark writes the next."""
-        events: queue.Queue = queue.Queue()
+        """tshark (in producer threads) and DuckDB (here) work at the same time: while one segment
+        of tshark's output is reduced, tshark writes the next. With ``pcap_tshark_jobs`` above one,
+        that many chunks are dissected at once (tshark is single-threaded and most of the work);
+        the loader still takes their segments strictly in chunk order."""
+        jobs = max(1, min(self.jobs, len(chunks)))
+        queues: list[queue.Queue] = [queue.Queue() for _ in chunks]
+        # (one more chunk in flight was measured: the tsharks then compete with the loader for the
+        # two cores and the whole run is slower)
+        slots, lock, taken = threading.Semaphore(jobs), threading.Lock(), [0]
         self._stop.clear()
-        producer = threading.Thread(target=self._produce, args=(chunks, events), name="tshark-reader", daemon=True)
-        producer.start()
+        producers = [threading.Thread(target=self._produce, args=(chunks, queues, slots, taken, lock),
+                                      name=f"tshark-{i}", daemon=True) for i in range(jobs)]
+        for producer in producers:
+            producer.start()
         try:
-            while True:
-                event = events.get()
-                if event[0] == "done":
-                    break
-                if event[0] == "error":
-                    raise event[1]
-                if event[0] == "segment":
-                    _, chunk, segment = event
-                    self.n_segments += 1
-                    try:
-                        self._load_segment(self.n_segments, chunk, segment)
-                    finally:
-                        _unlink(segment)
-                    self.ctx.advance(0)
-                elif event[0] == "end":
-                    _, chunk, returncode, err = event
-                    self._run_ended(chunk, returncode, err.read_text(errors="replace"))
-                    _unlink(err)
-                    if chunk.temporary:
-                        _unlink(chunk.path)
+            for events in queues:
+                while True:
+                    event = events.get()
+                    if event[0] == "error":
+                        raise event[1]
+                    if event[0] == "segment":
+                        _, chunk, segment = event
+                        self.n_segments += 1
+                        try:
+                            self._load_segment(self.n_segments, chunk, segment)
+                        finally:
+                            _unlink(segment)
+                        self.ctx.advance(0)
+                    elif event[0] == "end":
+                        _, chunk, returncode, err = event
+                        self._run_ended(chunk, returncode, err.read_text(errors="replace"))
+                        _unlink(err)
+                        if chunk.temporary:
+                            _unlink(chunk.path)
+                        slots.release()
+                        break
         finally:
             self._stop.set()
-            for proc in self._procs:
+            for proc in list(self._procs):
                 if proc.poll() is None:
                     proc.kill()
                     proc.wait()
+            for producer in producers:
+                producer.join()
             self._procs.clear()
-            producer.join()
             # segments the loader never reached (after an error)
-            while not events.empty():
-                event = events.get_nowait()
-                if event[0] == "segment":
-                    _unlink(event[2])
+            for events in queues:
+                while not events.empty():
+                    event = events.get_nowait()
+                    if event[0] == "segment":
+                        _unlink(event[2])
 
     # ------------------------------------------------------------------ one chunk
     def _run_ended(self, chunk: Chunk, returncode: int | None, stderr: str) -> None:
