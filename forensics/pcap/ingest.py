@@ -192,17 +192,18 @@ class CaptureIngest:
         events.put(("end", chunk, proc.returncode, err))
 
     def _produce(self, chunks: list[Chunk], queues: list[queue.Queue], slots: threading.Semaphore,
-                 taken: list[int], lock: threading.Lock) -> None:
+                 order: queue.SimpleQueue) -> None:
         """A producer thread: takes the next chunk not yet taken (in order), once a slot is free,
         and runs tshark on it. The loader frees a slot when it has loaded a chunk, so at most
         ``jobs`` chunks are in flight (running, or written and waiting to be loaded)."""
         while not self._stop.is_set():
             if not slots.acquire(timeout=0.2):
                 continue
-            with lock:
-                index = taken[0]
-                taken[0] += 1
-            if index >= len(chunks) or self._stop.is_set():
+            try:
+                index = order.get_nowait()
+            except queue.Empty:
+                index = None
+            if index is None or self._stop.is_set():
                 slots.release()
                 return
             try:
@@ -220,9 +221,11 @@ class CaptureIngest:
         queues: list[queue.Queue] = [queue.Queue() for _ in chunks]
         # (one more chunk in flight was measured: the tsharks then compete with the loader for the
         # two cores and the whole run is slower)
-        slots, lock, taken = threading.Semaphore(jobs), threading.Lock(), [0]
+        slots, order = threading.Semaphore(jobs), queue.SimpleQueue()
+        for index in range(len(chunks)):
+            order.put(index)
         self._stop.clear()
-        producers = [threading.Thread(target=self._produce, args=(chunks, queues, slots, taken, lock),
+        producers = [threading.Thread(target=self._produce, args=(chunks, queues, slots, order),
                                       name=f"tshark-{i}", daemon=True) for i in range(jobs)]
         for producer in producers:
             producer.start()
