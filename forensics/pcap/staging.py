@@ -78,11 +78,13 @@ def packets_sql(p: str, frame_offset: int) -> str:
     ip_dst = f"CASE l3 WHEN 'ip' THEN {_field('ip_dst', 'ipocc')} ELSE {_field('ip6_dst', 'ipocc')} END"
     ip_bytes = (f"CASE l3 WHEN 'ip' THEN TRY_CAST({_field('ip_len', 'ipocc')} AS INTEGER) "
                 f"ELSE TRY_CAST({_field('ip6_plen', 'ipocc')} AS INTEGER) + 40 END")
+    # The layer positions depend only on the frame's protocol stack, and a capture has few
+    # distinct stacks: the list work runs once per stack, joined back to the frames.
     return f"""
 CREATE OR REPLACE TEMP TABLE {p}_pk AS
 WITH a AS (
-    SELECT r.*, string_split(protocols, ':') AS pl, TRY_CAST(frame AS BIGINT) + {frame_offset} AS gframe
-    FROM {p}_raw r
+    SELECT protocols, string_split(protocols, ':') AS pl FROM (SELECT DISTINCT protocols FROM {p}_raw)
+    WHERE protocols IS NOT NULL
 ), b AS (
     SELECT a.*, pl[1:coalesce(list_position(list_transform(pl, lambda x: x IN ('icmp', 'icmpv6')), true),
                               len(pl))] AS cl
@@ -104,11 +106,18 @@ WITH a AS (
     SELECT layers.*, cl[lpos] AS l4,
            list_max(list_filter(range(1, lpos), lambda i: cl[i] IN ('ip', 'ipv6'))) AS ippos
     FROM layers
-), e AS (
-    SELECT d.*, cl[ippos] AS l3,
+), stacks AS (
+    SELECT protocols, is_outer, app, l4, cl[ippos] AS l3,
            len(list_filter(cl[1:ippos], lambda x: x = cl[ippos])) AS ipocc,
-           len(list_filter(cl[1:lpos], lambda x: x = cl[lpos])) AS tocc
+           len(list_filter(cl[1:lpos], lambda x: x = cl[lpos])) AS tocc,
+           -- IPv6 extension headers between the IP layer and the transport (hop-by-hop options
+           -- before MLD, typically 8 bytes each)
+           len(list_filter(cl[ippos + 1:lpos - 1], lambda x: starts_with(x, 'ipv6.'))) AS ext_headers
     FROM d WHERE ippos IS NOT NULL
+), e AS (
+    SELECT r.*, TRY_CAST(r.frame AS BIGINT) + {frame_offset} AS gframe, k.is_outer, k.app, k.l4, k.l3,
+           k.ipocc, k.tocc, k.ext_headers
+    FROM {p}_raw r JOIN stacks k ON k.protocols = r.protocols
 ), f AS (
     SELECT gframe AS frame, TRY_CAST(ts AS DOUBLE) AS ts, l4 AS proto, is_outer, app,
            {ip_src} AS src, {ip_dst} AS dst, {ip_bytes} AS ip_bytes,
@@ -129,14 +138,12 @@ WITH a AS (
            l4 = 'tcp' AND tcp_retrans IS NOT NULL AS retrans,
            NOT is_outer AND app IN ('dns', 'mdns', 'llmnr', 'nbns') AND dns_response IN ('1', 'True') AS dns_reply,
            CASE WHEN l4 = 'tcp' AND NOT is_outer THEN {_field('payload', '1')} END AS payload,
-           l3,
-           -- IPv6 extension headers between the IP layer and the transport (hop-by-hop options
-           -- before MLD, typically 8 bytes each)
-           len(list_filter(cl[ippos + 1:lpos - 1], lambda x: starts_with(x, 'ipv6.'))) AS ext_headers
+           l3, ext_headers
     FROM e
 )
 SELECT frame, ts, proto, is_outer, app, src, dst, ip_bytes, retrans, coalesce(dns_reply, false) AS dns_reply,
-       payload, tcp_stream,
+       -- what the payload looks like (the payload itself is read again only for candidate streams)
+       {_payload_looks('payload')}, tcp_stream,
        coalesce(flags, 0) AS flags, seq,
        -- ICMP "ports" as Zeek has them: the type, and the counterpart type (or the code)
        CASE WHEN proto IN ('icmp', 'icmpv6') THEN icmp_type ELSE sport END AS sport,
@@ -159,7 +166,8 @@ def sides_sql(p: str) -> str:
     """Canonical sides and the piece each packet belongs to. Rows are narrow here (no payload):
     the window functions sort them, TCP by tshark's stream and UDP/ICMP by 5-tuple separately."""
     server_ports = ", ".join(str(x) for x in LIKELY_SERVER_PORTS)
-    columns = "frame, ts, proto, is_outer, app, src, dst, ip_bytes, retrans, dns_reply, tcp_stream, flags, seq, sport, dport, len"
+    columns = ("frame, ts, proto, is_outer, app, src, dst, ip_bytes, retrans, dns_reply, tcp_stream, flags, seq, "
+               "sport, dport, len, looks_ssh, looks_json, looks_http")
     return f"""
 CREATE OR REPLACE TEMP TABLE {p}_ps AS
 WITH s AS (
@@ -269,24 +277,31 @@ _JSON_MARKERS = ("226d6574686f6422", "22726573756c7422", "226a736f6e72706322", "
 _HTTP_STARTS = ("474554", "504f5354", "485454502f", "505554", "48454144", "434f4e4e454354")  # GET POST HTTP/ PUT HEAD CONNECT
 
 
-def stream_packets_sql(p: str, chunk: int, keep_bytes: int) -> str:
+def _payload_looks(column: str) -> str:
+    """Per packet (hex payload): starts with an SSH banner; looks like JSON (starts with an object
+    or carries a JSON-RPC key); starts like HTTP."""
+    # one regular expression finds any of the markers in one pass over the payload (four
+    # contains() calls read it four times)
+    json_test = f"regexp_matches({column}, '{'|'.join(_JSON_MARKERS)}')"
+    http_test = " OR ".join(f"starts_with({column}, '{m}')" for m in _HTTP_STARTS)
+    return (f"coalesce(starts_with({column}, '{_SSH_HEX}'), false) AS looks_ssh, "
+            # an object after leading whitespace bytes (space, tab, LF, CR)
+            f"coalesce(regexp_matches({column}, '^(?:20|09|0a|0d)*7b') OR {json_test}, false) AS looks_json, "
+            f"coalesce({http_test}, false) AS looks_http")
+
+
+def stream_packets_sql(p: str, chunk: int, keep_bytes: int, frame_offset: int) -> str:
     """Packets of candidate TCP streams: SSH (a banner, or a piece that continues an SSH stream
     of an earlier chunk) and JSON-RPC. SSH streams keep payload for their first ``keep_bytes``
-    per side (banner and key exchange); JSON-RPC streams keep all of it."""
-    json_test = " OR ".join(f"contains(k.payload, '{m}')" for m in _JSON_MARKERS)
-    http_test = " OR ".join(f"starts_with(k.payload, '{m}')" for m in _HTTP_STARTS)
+    per side (banner and key exchange); JSON-RPC streams keep all of it. The payload is read
+    from the chunk's raw rows for these packets only."""
     return f"""
 INSERT INTO {p}_spk
-WITH payloads AS (
-    SELECT s.part, s.frame, k.payload
-    FROM {p}_ps s JOIN {p}_pk k ON k.frame = s.frame AND NOT k.is_outer AND k.proto = 'tcp'
-    WHERE s.proto = 'tcp' AND NOT s.is_outer AND k.payload IS NOT NULL
-), flags AS (
-    SELECT k.part, bool_or(starts_with(k.payload, '{_SSH_HEX}')) AS has_banner,
-           bool_or(starts_with(ltrim(k.payload, '20090a0d'), '7b') OR {json_test}) AS has_json,
-           bool_or({http_test}) AS has_http
-    FROM payloads k
-    GROUP BY k.part
+WITH flags AS (
+    SELECT part, bool_or(looks_ssh) AS has_banner, bool_or(looks_json) AS has_json,
+           bool_or(looks_http) AS has_http
+    FROM {p}_ps WHERE proto = 'tcp' AND NOT is_outer
+    GROUP BY part
 ), pieces AS (
     SELECT part, any_value(lo_h) AS lo_h, any_value(lo_p) AS lo_p, any_value(hi_h) AS hi_h, any_value(hi_p) AS hi_p,
            min(frame) AS first_frame, arg_min(is_syn, frame) AS starts_with_syn
@@ -304,12 +319,19 @@ WITH payloads AS (
                AND EXISTS (SELECT 1 FROM {p}_carry y WHERE y.kind = 'json' AND y.chunk < {chunk}
                            AND y.lo_h = c.lo_h AND y.lo_p = c.lo_p AND y.hi_h = c.hi_h AND y.hi_p = c.hi_p)) AS is_json
     FROM pieces c LEFT JOIN flags f ON f.part = c.part
+), kept AS (
+    SELECT s.part, s.frame, s.ts, s.from_lo, s.flags, s.seq, s.len, c.is_ssh, c.is_json,
+           c.is_json OR (c.is_ssh AND s.rel < {keep_bytes}) AS keep_payload
+    FROM {p}_ps s JOIN candidates c ON c.part = s.part
+    WHERE (c.is_ssh OR c.is_json) AND s.proto = 'tcp' AND NOT s.is_outer
+), payloads AS (
+    SELECT TRY_CAST(r.frame AS BIGINT) + {frame_offset} AS frame, {_field('r.payload', '1')} AS payload
+    FROM {p}_raw r
+    WHERE r.payload IS NOT NULL AND TRY_CAST(r.frame AS BIGINT) + {frame_offset} IN (SELECT frame FROM kept WHERE keep_payload)
 )
-SELECT {chunk} AS chunk, s.part, s.frame, s.ts, s.from_lo, s.flags, s.seq, s.len, c.is_ssh, c.is_json,
-       CASE WHEN c.is_json OR (c.is_ssh AND s.rel < {keep_bytes}) THEN unhex(k.payload) END AS payload
-FROM {p}_ps s JOIN candidates c ON c.part = s.part
-LEFT JOIN payloads k ON k.frame = s.frame
-WHERE (c.is_ssh OR c.is_json) AND s.proto = 'tcp' AND NOT s.is_outer
+SELECT {chunk} AS chunk, s.part, s.frame, s.ts, s.from_lo, s.flags, s.seq, s.len, s.is_ssh, s.is_json,
+       CASE WHEN s.keep_payload THEN unhex(k.payload) END AS payload
+FROM kept s LEFT JOIN payloads k ON k.frame = s.frame
 """
 
 
