@@ -39,7 +39,7 @@ STREAM_BATCH_BYTES = 32 << 20  # payload reassembled per batch of connections
 MAX_LINE = 64 << 20  # one TSV line (a frame) may carry a large reassembled HTTP body
 MAX_SALVAGES = 20  # damaged places a capture may have before we stop reading on
 SEGMENT_BYTES = 32 << 20  # tshark output is loaded in pieces of this size while tshark goes on
-READ_BYTES = 4 << 20
+POLL_S = 0.05  # how often a growing tshark output file is looked at
 DEFAULT_MEMORY_LIMIT = "512MB"
 
 
@@ -149,48 +149,41 @@ class CaptureIngest:
             source = found.path
 
     def _run_tshark(self, chunk: Chunk, events: queue.Queue) -> None:
-        """Run tshark on one chunk and cut its output into segment files of about SEGMENT_BYTES at
-        line ends, handing each to the loader (through the chunk's own queue) once complete."""
+        """Run tshark on one chunk, writing straight to a file, and cut that file into segments of
+        about SEGMENT_BYTES at line ends while it grows, handing each to the loader (through the
+        chunk's own queue) once complete. (Reading tshark's output through a pipe cost about
+        0.8 s of CPU per 150,000 frames in wake-ups and copies; the kernel copies the segments
+        out of the file for next to nothing.)"""
         err = self.scratch / f"run{chunk.index}.err"
-        with open(err, "wb") as errf:
-            proc = subprocess.Popen(tshark_command(self.tools, chunk.path), stdout=subprocess.PIPE,
+        whole = self.scratch / f"run{chunk.index}.tsv"
+        with open(err, "wb") as errf, open(whole, "wb") as outf:
+            proc = subprocess.Popen(tshark_command(self.tools, chunk.path), stdout=outf,
                                     stderr=errf, stdin=subprocess.DEVNULL)
         self._procs.append(proc)
-        assert proc.stdout is not None
-        count = 0
-
-        def next_segment() -> Path:
-            nonlocal count
-            count += 1
-            return self.scratch / f"segment{chunk.index}_{count}.tsv"
-
-        segment, out, size = None, None, 0
-        while not self._stop.is_set():
-            block = proc.stdout.read(READ_BYTES)
-            if not block:
-                break
-            if out is None:
-                segment = next_segment()
-                out, size = open(segment, "wb"), 0
-            out.write(block)
-            size += len(block)
-            if size >= self.segment_bytes:
-                cut = block.rfind(b"\n")
-                if cut >= 0:
-                    # the bytes after the last line end belong to the next segment
-                    pending = block[cut + 1:]
-                    out.truncate(size - len(pending))
-                    out.close()
-                    events.put(("segment", chunk, segment))
-                    out = None
-                    if pending:
-                        segment = next_segment()
-                        out, size = open(segment, "wb"), len(pending)
-                        out.write(pending)
-        if out is not None:
-            out.close()
-            events.put(("segment", chunk, segment))
-        proc.stdout.close()
+        count, done = 0, 0  # segments handed over; bytes of the file they cover
+        try:
+            with open(whole, "rb") as src:
+                while not self._stop.is_set():
+                    finished = proc.poll() is not None
+                    size = os.fstat(src.fileno()).st_size
+                    if finished:
+                        cut = size
+                    elif size - done >= self.segment_bytes:
+                        cut = _last_line_end(src, done, size)
+                    else:
+                        cut = None
+                    if cut is not None and cut > done:
+                        count += 1
+                        segment = self.scratch / f"segment{chunk.index}_{count}.tsv"
+                        _copy_range(src, segment, done, cut)
+                        done = cut
+                        events.put(("segment", chunk, segment))
+                    if finished:
+                        break
+                    if cut is None or cut <= done:
+                        self._stop.wait(POLL_S)
+        finally:
+            _unlink(whole)
         proc.wait()
         events.put(("end", chunk, proc.returncode, err))
 
@@ -639,6 +632,37 @@ _RCODE_NAMES = ("CASE x.rcode WHEN 0 THEN 'NOERROR' WHEN 1 THEN 'FORMERR' WHEN 2
                 "WHEN 3 THEN 'NXDOMAIN' WHEN 4 THEN 'NOTIMP' WHEN 5 THEN 'REFUSED' WHEN 6 THEN 'YXDOMAIN' "
                 "WHEN 7 THEN 'YXRRSET' WHEN 8 THEN 'NXRRSET' WHEN 9 THEN 'NOTAUTH' WHEN 10 THEN 'NOTZONE' "
                 "ELSE CASE WHEN x.rcode IS NOT NULL THEN 'rcode-' || x.rcode END END")
+
+
+def _last_line_end(src, start: int, end: int) -> int | None:
+    """The offset just after the last newline in ``src[start:end]``, read backwards in blocks
+    (a line, a frame, may be megabytes long); None when there is none."""
+    pos = end
+    while pos > start:
+        low = max(start, pos - (1 << 20))
+        block = os.pread(src.fileno(), pos - low, low)
+        at = block.rfind(b"\n")
+        if at >= 0:
+            return low + at + 1
+        pos = low
+    return None
+
+
+def _copy_range(src, target: Path, start: int, end: int) -> None:
+    """Bytes ``start``..``end`` of ``src`` into a new file ``target``, copied by the kernel."""
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        offset = start
+        while offset < end:
+            try:
+                n = os.copy_file_range(src.fileno(), fd, end - offset, offset)
+            except OSError:  # file systems without it: an ordinary copy
+                n = os.write(fd, os.pread(src.fileno(), min(end - offset, 8 << 20), offset))
+            if n <= 0:
+                raise OSError(f"could not copy tshark output to {target}")
+            offset += n
+    finally:
+        os.close(fd)
 
 
 def _unlink(path: Path) -> None:

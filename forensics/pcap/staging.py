@@ -165,7 +165,6 @@ WHERE src IS NOT NULL AND dst IS NOT NULL
 def sides_sql(p: str) -> str:
     """Canonical sides and the piece each packet belongs to. Rows are narrow here (no payload):
     the window functions sort them, TCP by tshark's stream and UDP/ICMP by 5-tuple separately."""
-    server_ports = ", ".join(str(x) for x in LIKELY_SERVER_PORTS)
     columns = ("frame, ts, proto, is_outer, app, src, dst, ip_bytes, retrans, dns_reply, tcp_stream, flags, seq, "
                "sport, dport, len, looks_ssh, looks_json, looks_http")
     return f"""
@@ -217,11 +216,7 @@ SELECT *,
     (flags & 18) = 18 AS is_synack,
     (flags & 1) > 0 AS is_fin,
     (flags & 4) > 0 AS is_rst,
-    proto = 'tcp' AND (flags & 16) > 0 AND (flags & 7) = 0 AND len = 0 AS is_ack,
-    (sport < 1024 OR sport IN ({server_ports})) AND NOT (dport < 1024 OR dport IN ({server_ports}))
-        AS src_likely_server,
-    (dport < 1024 OR dport IN ({server_ports})) AND NOT (sport < 1024 OR sport IN ({server_ports}))
-        AS dst_likely_server
+    proto = 'tcp' AND (flags & 16) > 0 AND (flags & 7) = 0 AND len = 0 AS is_ack
 FROM k
 """
 
@@ -230,6 +225,10 @@ _LETTERS = {  # history letter -> packet condition (Zeek: uppercase originator, 
     "S": "is_syn", "H": "is_synack", "A": "is_ack", "D": "len > 0", "F": "is_fin", "R": "is_rst",
     "T": "retrans AND len > 0",
 }
+
+
+def _likely_server(port: str) -> str:
+    return f"({port} < 1024 OR {port} IN ({', '.join(str(x) for x in LIKELY_SERVER_PORTS)}))"
 
 
 def parts_sql(p: str, chunk: int) -> str:
@@ -260,8 +259,11 @@ SELECT {chunk} AS chunk, part, any_value(proto) AS proto, any_value(lo_h) AS lo_
        min(ts) FILTER (WHERE is_rst) AS rst_ts,
        arg_min(from_lo, frame) AS first_from_lo, arg_min(is_syn, frame) AS first_is_syn,
        arg_min(is_synack, frame) AS first_is_synack, arg_min(dns_reply, frame) AS first_is_dns_reply,
-       arg_min(src_likely_server, frame) AS first_src_likely_server,
-       arg_min(dst_likely_server, frame) AS first_dst_likely_server,
+       -- the first packet's ports, tested once per piece rather than on every packet
+       {_likely_server('arg_min(sport, frame)')} AND NOT {_likely_server('arg_min(dport, frame)')}
+           AS first_src_likely_server,
+       {_likely_server('arg_min(dport, frame)')} AND NOT {_likely_server('arg_min(sport, frame)')}
+           AS first_dst_likely_server,
        arg_min(app, frame) FILTER (WHERE app IS NOT NULL AND app NOT IN ('data', 'tcp.segments', '_ws.malformed',
                                    '_ws.short', '_ws.expert', 'json', 'data-text-lines')) AS app,
        {", ".join(side_cols)},
