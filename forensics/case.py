@@ -16,10 +16,9 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import duckdb
-import pandas as pd
 
 from . import __version__
 from . import queryfiles as query_files
@@ -27,6 +26,9 @@ from .context import Hints
 from .errors import CaseError, QueryError
 from .ingest import Ingestor, IngestSummary
 from .registry import Parser, load_errors, parsers
+
+if TYPE_CHECKING:  # pandas is imported where a frame is made: an ingest needs none (0.6 s)
+    import pandas as pd
 
 DEFAULT_CASE = "case.duckdb"
 TIMELINE_COLUMNS = ["ts", "host", "source", "kind", "summary", "severity", "evidence_id", "locator"]
@@ -230,6 +232,8 @@ class Case:
                 raise
             counts.append({"detector": query.name, "title": query.title, "findings": int(count)})
         self.refresh_views()
+        import pandas as pd
+
         return pd.DataFrame(counts, columns=["detector", "title", "findings"])
 
     def findings(self, kind: str | None = None) -> pd.DataFrame:

@@ -8,6 +8,8 @@ without a zone: converted with the file's time-zone hint and marked inferred.
 
 from __future__ import annotations
 
+import os
+
 from forensics.context import ParseContext
 from forensics.gpu.smi import CsvFile, CsvSection, csv_kind, field_name, load_query_csv, split_header
 from forensics.gpu.textlines import lines_relation_sql, scan_text
@@ -47,7 +49,8 @@ def parse(ctx: ParseContext) -> None:
     # DuckDB's CSV reader tokenises the file unless stray carriage returns would stop it.
     file = None
     if scan.line_end in ("lf", "crlf"):
-        file = CsvFile(ctx.sql_path, encoding=None if scan.utf8 else "latin-1", blank_lines=tuple(scan.blank_lines))
+        file = CsvFile(ctx.sql_path, encoding=None if scan.utf8 else "latin-1", blank_lines=tuple(scan.blank_lines),
+                       size=os.path.getsize(ctx.local_path))
     section = CsvSection(header=header, header_n=header_n, lines_sql=lines_relation_sql(ctx, warn=False, scan=scan),
                          first_n=header_n + 1, file=file)
     load_query_csv(ctx, section)

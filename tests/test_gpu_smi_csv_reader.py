@@ -242,3 +242,48 @@ def test_a_lone_carriage_return_loads_the_file_with_lines_numbered_by_newlines(t
         assert rows == [("line:2", 50.0, 100.0), ("line:3", None, 101.0), ("line:4", 60.0, 102.0)]
         reasons = [reason for _, reason in warnings(case)]
         assert any(reason.startswith("mixed line ends") for reason in reasons)
+
+
+def test_a_large_file_is_staged_and_its_rows_keep_their_lines(tmp_path, monkeypatch):
+    # Files from STAGE_MIN_BYTES on go through a staging table (numbered by row id, so the rest
+    # runs on all cores): the same rows, locators and warnings as the one-statement read.
+    monkeypatch.setattr(smi, "STAGE_MIN_BYTES", 0)
+    with ingest(tmp_path, SAMPLE, timezone="Asia/Shanghai", host="gpu-node-03") as case:
+        assert good_rows(case) == EXPECTED_ROWS
+        assert warnings(case) == EXPECTED_WARNINGS
+        assert case.con.execute("SELECT count(*) FROM duckdb_tables() WHERE starts_with(table_name, '_smi_')"
+                                ).fetchone() == (0,)
+
+
+def test_staged_and_unstaged_reads_agree_across_row_groups(tmp_path, monkeypatch):
+    # 300,000 rows (several of DuckDB's 122,880-row groups, written by several threads) with a
+    # bad row and an empty line near the end: every row is on its own line number.
+    header = SAMPLE.read_text().splitlines()[1]
+    lines = [header]
+    for i in range(300_000):
+        second, micro = divmod(i, 8)
+        lines.append(f"2026/02/17 {10 + second // 3600:02d}:{second // 60 % 60:02d}:{second % 60:02d}.{micro:03d}, "
+                     f"{i % 8}, GPU-3c6f0b2e-6d1a-4b7e-9c1a-{i % 8:012d}, 00000000:{i % 8 + 16:02X}:00.0, "
+                     f"{i % 101} %, {i % 90000} MiB, {i % 700}.25 W, P0")
+    lines.insert(299_000, "2026/02/17 12:00:00.000, 3, broken")
+    lines.insert(299_500, "")
+    path = tmp_path / "big.csv"
+    path.write_text("\n".join(lines) + "\n")
+
+    def load(folder: Path) -> tuple[list, list]:
+        folder.mkdir()
+        with ingest(folder, path, timezone="UTC") as case:
+            return (case.con.execute("SELECT locator, ts_raw, gpu_index, util, power_w FROM gpu_samples "
+                                     "ORDER BY CAST(substr(locator, 6) AS INTEGER)").fetchall(),
+                    warnings(case))
+
+    plain = load(tmp_path / "plain")
+    monkeypatch.setattr(smi, "STAGE_MIN_BYTES", 0)
+    staged = load(tmp_path / "staged")
+    assert staged == plain
+    rows, warned = staged
+    assert len(rows) == 300_000 and ("line:299001", "nvidia-smi CSV row has 3 fields, the header has 8") in warned
+    assert rows[-1][:3] == ("line:300003", "2026/02/17 20:24:59.007", 7)
+    text = path.read_text().splitlines()
+    for locator, ts_raw, *_ in rows[::997] + rows[-3:]:
+        assert text[int(locator[5:]) - 1].startswith(ts_raw)

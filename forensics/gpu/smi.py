@@ -8,6 +8,7 @@ hint and marked ``ts_inferred``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import uuid as uuid_module
@@ -17,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any, Iterable
 
 from forensics.context import ParseContext, sql_string
+from forensics.membudget import budget as memory_budget
 
 from .fields import SMI_QUERY_GPU
 from .writer import GpuWriter, zone_sql
@@ -79,6 +81,7 @@ class CsvFile:
     sql_path: str  # the file as a SQL string literal
     encoding: str | None = None  # "latin-1" when the file is not UTF-8
     blank_lines: tuple[int, ...] = ()  # empty lines (the reader skips them without a word)
+    size: int = 0  # bytes
 
 
 @dataclass
@@ -233,6 +236,10 @@ def load_query_csv(ctx: ParseContext, section: CsvSection, kind: str | None = No
 
 # Rejected-row records kept per file before the reader gives up on numbering rows itself.
 REJECTS_LIMIT = 100_000
+# DuckDB's memory limit while a file's rows are staged and inserted (option gpu_memory_limit):
+# the staging table of a large file spills to the case's temporary folder beyond it.
+STAGE_MEMORY_LIMIT = "1GB"
+STAGE_MIN_BYTES = 64 << 20  # files from this size are staged (about 450,000 rows of --query-gpu)
 
 
 def _bad_row_reason(fields_sql: str, n_fields: int) -> str:
@@ -291,37 +298,56 @@ def _insert_read_csv(ctx: ParseContext, table: str, select: str, section: CsvSec
               f"rejects_scan='{rejects}_scan', rejects_limit={REJECTS_LIMIT}{encoding})")
     last = f"c{n_fields}"
     repeated_header = " AND ".join(f"c{i + 1} = {sql_string(h)}" for i, h in enumerate(headers))
-    rows = f"""
-        SELECT * REPLACE (rtrim({last}) AS {last})
-        FROM (SELECT row_number() OVER () + {int(section.header_n)} AS n, * FROM {reader})
-        WHERE NOT coalesce(starts_with(ltrim(c1), '#'), false) AND NOT coalesce({repeated_header}, false)"""
-    try:
-        count = ctx.insert(table, f"SELECT {select} FROM ({rows})", columns=names)
-        rejected, listed = ctx.con.execute(
-            f"SELECT count(*), count(DISTINCT line) FROM {rejects}").fetchall()[0]
-        if rejected >= REJECTS_LIMIT:
-            # Too many bad rows to number the good ones from the list: split the lines instead.
-            ctx.con.execute(f"DELETE FROM {table} WHERE evidence_id = {int(ctx.evidence_id)}")
-            ctx.records[table] -= count
-            return _insert_split_lines(ctx, table, select, section, n_fields, ", ")
-        skipped = sorted({int(line) for (line,) in ctx.con.execute(
-            f"SELECT DISTINCT line FROM {rejects} WHERE line > {int(section.header_n)}").fetchall()}
-            | {n for n in file.blank_lines if n > section.header_n})
-        if skipped and count:
-            _renumber(ctx, table, skipped)
-        if listed:  # blank and comment lines are skipped without a word, as the line splitter does
-            fields = f"len(string_split(csv_line, ', '))"
-            reason = (f"CASE WHEN error_type IN ('MISSING COLUMNS', 'TOO MANY COLUMNS') "
-                      f"THEN {_bad_row_reason(fields, n_fields)} "
-                      f"ELSE 'nvidia-smi CSV row could not be read: ' || lower(error_type) END")
-            ctx.warn_many(f"""
-                SELECT 'line:' || line AS locator, {reason} AS reason, csv_line AS excerpt
-                FROM (SELECT DISTINCT ON (line) line, error_type, trim(csv_line, chr(10) || chr(13)) AS csv_line
-                      FROM {rejects} ORDER BY line, column_idx)
-                WHERE trim(csv_line) <> '' AND NOT starts_with(ltrim(csv_line), '#')""")
-    finally:
-        ctx.con.execute(f"DROP TABLE IF EXISTS {rejects}")
-        ctx.con.execute(f"DROP TABLE IF EXISTS {rejects}_scan")
+    stage = f"_smi_stage_{uuid_module.uuid4().hex[:12]}"
+    # A large file's rows go into a staging table first, in order (DuckDB preserves insertion
+    # order), so that a row's place among them is its row id: the reader tokenises on all cores
+    # and the conversions and the write afterwards run in parallel too. Numbering with
+    # row_number() OVER () in the one statement holds all of it on one core, which costs less
+    # for a small file (DuckDB works a row group, 122,880 rows, per thread anyway).
+    staged = file.size >= STAGE_MIN_BYTES
+    with memory_budget(ctx, "gpu_memory_limit", STAGE_MEMORY_LIMIT) if staged else contextlib.nullcontext():
+        try:
+            numbered = f"SELECT row_number() OVER () + {int(section.header_n)} AS n, * FROM {reader}"
+            if staged:
+                ctx.con.execute(f"CREATE TEMP TABLE {stage} AS SELECT * FROM {reader}")
+                first, last_id, rows_staged = ctx.con.execute(
+                    f"SELECT min(rowid), max(rowid), count(*) FROM {stage}").fetchall()[0]
+                if rows_staged and last_id - first + 1 == rows_staged:
+                    numbered = f"SELECT rowid - {int(first)} + {int(section.header_n) + 1} AS n, * FROM {stage}"
+                else:  # row ids with gaps (not seen): number the rows in the table's order
+                    numbered = f"SELECT row_number() OVER () + {int(section.header_n)} AS n, * FROM {stage}"
+            rows = f"""
+                SELECT * REPLACE (rtrim({last}) AS {last})
+                FROM ({numbered})
+                WHERE NOT coalesce(starts_with(ltrim(c1), '#'), false) AND NOT coalesce({repeated_header}, false)"""
+            count = ctx.insert(table, f"SELECT {select} FROM ({rows})", columns=names)
+            ctx.con.execute(f"DROP TABLE IF EXISTS {stage}")
+            rejected, listed = ctx.con.execute(
+                f"SELECT count(*), count(DISTINCT line) FROM {rejects}").fetchall()[0]
+            if rejected >= REJECTS_LIMIT:
+                # Too many bad rows to number the good ones from the list: split the lines instead.
+                ctx.con.execute(f"DELETE FROM {table} WHERE evidence_id = {int(ctx.evidence_id)}")
+                ctx.records[table] -= count
+                return _insert_split_lines(ctx, table, select, section, n_fields, ", ")
+            skipped = sorted({int(line) for (line,) in ctx.con.execute(
+                f"SELECT DISTINCT line FROM {rejects} WHERE line > {int(section.header_n)}").fetchall()}
+                | {n for n in file.blank_lines if n > section.header_n})
+            if skipped and count:
+                _renumber(ctx, table, skipped)
+            if listed:  # blank and comment lines are skipped without a word, as the line splitter does
+                fields = f"len(string_split(csv_line, ', '))"
+                reason = (f"CASE WHEN error_type IN ('MISSING COLUMNS', 'TOO MANY COLUMNS') "
+                          f"THEN {_bad_row_reason(fields, n_fields)} "
+                          f"ELSE 'nvidia-smi CSV row could not be read: ' || lower(error_type) END")
+                ctx.warn_many(f"""
+                    SELECT 'line:' || line AS locator, {reason} AS reason, csv_line AS excerpt
+                    FROM (SELECT DISTINCT ON (line) line, error_type, trim(csv_line, chr(10) || chr(13)) AS csv_line
+                          FROM {rejects} ORDER BY line, column_idx)
+                    WHERE trim(csv_line) <> '' AND NOT starts_with(ltrim(csv_line), '#')""")
+        finally:
+            ctx.con.execute(f"DROP TABLE IF EXISTS {stage}")
+            ctx.con.execute(f"DROP TABLE IF EXISTS {rejects}")
+            ctx.con.execute(f"DROP TABLE IF EXISTS {rejects}_scan")
     return count
 
 
