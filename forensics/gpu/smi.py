@@ -307,15 +307,16 @@ def _insert_read_csv(ctx: ParseContext, table: str, select: str, section: CsvSec
     staged = file.size >= STAGE_MIN_BYTES
     with memory_budget(ctx, "gpu_memory_limit", STAGE_MEMORY_LIMIT) if staged else contextlib.nullcontext():
         try:
-            numbered = f"SELECT row_number() OVER () + {int(section.header_n)} AS n, * FROM {reader}"
+            source = reader
+            numbering = f"row_number() OVER () + {int(section.header_n)}"  # in the rows' order
             if staged:
                 ctx.con.execute(f"CREATE TEMP TABLE {stage} AS SELECT * FROM {reader}")
+                source = stage
                 first, last_id, rows_staged = ctx.con.execute(
                     f"SELECT min(rowid), max(rowid), count(*) FROM {stage}").fetchall()[0]
-                if rows_staged and last_id - first + 1 == rows_staged:
-                    numbered = f"SELECT rowid - {int(first)} + {int(section.header_n) + 1} AS n, * FROM {stage}"
-                else:  # row ids with gaps (not seen): number the rows in the table's order
-                    numbered = f"SELECT row_number() OVER () + {int(section.header_n)} AS n, * FROM {stage}"
+                if rows_staged and last_id - first + 1 == rows_staged:  # (row ids with gaps: not seen)
+                    numbering = f"rowid - {int(first)} + {int(section.header_n) + 1}"
+            numbered = f"SELECT {numbering} AS n, * FROM {source}"
             rows = f"""
                 SELECT * REPLACE (rtrim({last}) AS {last})
                 FROM ({numbered})
